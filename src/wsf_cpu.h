@@ -1,0 +1,40 @@
+/* CPU feature detection and per-function target attributes.
+ *
+ * Every SIMD kernel lives in its own file and is compiled with the project's
+ * baseline flags; the instruction set is enabled per function with
+ * WSF_TARGET_*(), so one build runs everywhere and picks the best kernel at
+ * run time (wsf_cpu_features()).
+ */
+#ifndef WSF_CPU_H
+#define WSF_CPU_H
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(_M_AMD64)
+#  define WSF_X86_64 1
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+#  define WSF_ARM64 1
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define WSF_TARGET(t) __attribute__((target(t)))
+#else
+#  define WSF_TARGET(t) /* MSVC: intrinsics need no flag */
+#endif
+
+#define WSF_TARGET_SSE2 WSF_TARGET("sse2")
+#define WSF_TARGET_AVX2 WSF_TARGET("avx2")
+#define WSF_TARGET_AVX512 WSF_TARGET("avx512f,avx512bw,avx512vl,avx2")
+
+enum {
+    WSF_CPU_SSE2 = 1 << 0,
+    WSF_CPU_AVX2 = 1 << 1,
+    WSF_CPU_AVX512BW = 1 << 2,
+    WSF_CPU_NEON = 1 << 3
+};
+
+/* Bit set of WSF_CPU_* usable on this CPU and OS (cached after the first call).
+ * WSFAST_SIMD in the environment ("scalar", "sse2", "avx2", "avx512", "neon")
+ * caps the level, so tests and benchmarks can exercise every kernel. */
+unsigned wsf_cpu_features(void);
+
+#endif

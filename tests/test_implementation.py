@@ -1,0 +1,67 @@
+"""Implementation selection: IMPLEMENTATION, WSFAST_NO_EXTENSIONS, WSFAST_REQUIRE_EXTENSIONS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import wsfast
+from wsfast import _impl
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WSFAST_")}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env)
+
+
+def test_compiled_loads_under_ci():
+    """Under CI a build that lost its extension must fail loudly, not skip."""
+    if not _impl.env_flag("CI"):
+        pytest.skip("only enforced when CI is set")
+    assert _impl.load("c").name == "c"
+    if not _impl.env_flag("WSFAST_NO_EXTENSIONS"):
+        assert wsfast.IMPLEMENTATION == "c"
+
+
+def test_no_extensions_forces_python():
+    out = _run("import wsfast; print(wsfast.IMPLEMENTATION, wsfast.apply_mask.__module__)", WSFAST_NO_EXTENSIONS="1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["python", "wsfast._mask_py"]
+
+
+def test_default_prefers_compiled():
+    try:
+        _impl.load("c")
+    except ImportError:
+        pytest.skip("extension not built")
+    out = _run("import wsfast; print(wsfast.IMPLEMENTATION)")
+    assert out.stdout.strip() == "c", out.stderr
+
+
+def test_require_extensions_with_no_extensions_conflicts():
+    out = _run("import wsfast", WSFAST_NO_EXTENSIONS="1", WSFAST_REQUIRE_EXTENSIONS="1")
+    assert out.returncode != 0
+    assert "WSFAST_REQUIRE_EXTENSIONS" in out.stderr
+
+
+def test_require_extensions_fails_loudly_when_missing(tmp_path):
+    """Hide the compiled modules (a copy of the package without .so files): import must raise."""
+    import shutil
+
+    pkg = tmp_path / "wsfast"
+    shutil.copytree(os.path.dirname(wsfast.__file__), pkg, ignore=shutil.ignore_patterns("*.so", "*.pyd"))
+    code = "import sys; sys.path.insert(0, %r); import wsfast; print(wsfast.IMPLEMENTATION)" % str(tmp_path)
+    silent = _run(code)
+    assert silent.returncode == 0 and silent.stdout.strip() == "python", silent.stderr
+    loud = _run(code, WSFAST_REQUIRE_EXTENSIONS="1")
+    assert loud.returncode != 0
+    assert "ImportError" in loud.stderr and "required" in loud.stderr
+
+
+def test_unknown_implementation_name():
+    with pytest.raises(ValueError):
+        _impl.load("rust")

@@ -1,0 +1,50 @@
+"""wsfast: a WebSocket (RFC 6455 / RFC 7692) engine with a compiled hot path.
+
+The hot path (masking, UTF-8 validation, frame parsing) comes from the compiled
+extension when it is built, else from its pure-Python twins; IMPLEMENTATION
+says which ("c" or "python"). WSFAST_NO_EXTENSIONS=1 forces the twins and
+WSFAST_REQUIRE_EXTENSIONS=1 turns a missing extension into an ImportError.
+"""
+
+from __future__ import annotations
+
+from . import _impl
+from .enums import (
+    CLOSE_ABNORMAL,
+    CLOSE_GOING_AWAY,
+    CLOSE_NO_STATUS_RECEIVED,
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_TOO_LARGE,
+    CLOSE_UNSUPPORTED,
+    INTERNAL_ERROR,
+    CloseCode,
+    Opcode,
+)
+from .exceptions import ProtocolError, WebSocketError
+
+__version__ = "0.1.0.dev0"
+
+_active = _impl.active()
+IMPLEMENTATION: str = _active.name
+
+apply_mask = _active.apply_mask
+apply_mask_inplace = _active.apply_mask_inplace
+
+__all__ = [
+    "IMPLEMENTATION",
+    "apply_mask",
+    "apply_mask_inplace",
+    "Opcode",
+    "CloseCode",
+    "CLOSE_NORMAL",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_PROTOCOL_ERROR",
+    "CLOSE_UNSUPPORTED",
+    "CLOSE_NO_STATUS_RECEIVED",
+    "CLOSE_ABNORMAL",
+    "CLOSE_TOO_LARGE",
+    "INTERNAL_ERROR",
+    "WebSocketError",
+    "ProtocolError",
+]

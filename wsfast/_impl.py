@@ -1,0 +1,70 @@
+"""Choosing between the compiled hot path and its pure-Python twins.
+
+Each part of the hot path is a pair of modules with the same public names:
+a compiled one (``wsfast._<part>_c``) and its pure-Python reference
+(``wsfast._<part>_py``). ``load("c")`` / ``load("python")`` return a namespace
+holding one whole implementation, which is what the tests parametrize over;
+``active()`` picks the one the package exports, honouring
+WSFAST_NO_EXTENSIONS and WSFAST_REQUIRE_EXTENSIONS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import types
+from typing import Dict, Optional
+
+__all__ = ["PARTS", "load", "active", "compiled_error", "env_flag"]
+
+# part name -> names each pair of modules must both export
+PARTS: Dict[str, tuple] = {
+    "mask": ("apply_mask", "apply_mask_inplace"),
+}
+
+_cache: Dict[str, types.SimpleNamespace] = {}
+_compiled_error: Optional[BaseException] = None
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def load(kind: str) -> types.SimpleNamespace:
+    """The whole implementation `kind` ("c" or "python"); ImportError if unavailable."""
+    if kind not in ("c", "python"):
+        raise ValueError(f"unknown implementation {kind!r}")
+    cached = _cache.get(kind)
+    if cached is not None:
+        return cached
+    suffix = "_c" if kind == "c" else "_py"
+    impl = types.SimpleNamespace(name=kind)
+    for part, names in PARTS.items():
+        module = importlib.import_module(f"wsfast._{part}{suffix}")
+        for name in names:
+            setattr(impl, name, getattr(module, name))
+    _cache[kind] = impl
+    return impl
+
+
+def compiled_error() -> Optional[BaseException]:
+    """Why the compiled implementation did not load (None if it did or was not tried)."""
+    return _compiled_error
+
+
+def active() -> types.SimpleNamespace:
+    global _compiled_error
+    if env_flag("WSFAST_NO_EXTENSIONS"):
+        if env_flag("WSFAST_REQUIRE_EXTENSIONS"):
+            raise ImportError("wsfast: WSFAST_NO_EXTENSIONS and WSFAST_REQUIRE_EXTENSIONS are both set")
+        return load("python")
+    try:
+        return load("c")
+    except ImportError as exc:
+        _compiled_error = exc
+        if env_flag("WSFAST_REQUIRE_EXTENSIONS"):
+            raise ImportError(
+                f"wsfast: the compiled extensions are required (WSFAST_REQUIRE_EXTENSIONS) "
+                f"but did not load: {exc}"
+            ) from exc
+        return load("python")
