@@ -56,10 +56,14 @@ def _extensions() -> list:
         print("wsfast: Cython is not available, installing the pure-Python implementation")
         return []
     cflags, ldflags = _compile_args()
+    # WSFAST_BUILD_ONLY=mask,utf8 builds just those modules (development)
+    only = {part.strip() for part in os.environ.get("WSFAST_BUILD_ONLY", "").split(",") if part.strip()}
     exts = []
     for name, pyx, c_files in EXTENSIONS:
         pyx_path = os.path.join(SRC, pyx)
         if not os.path.exists(os.path.join(HERE, pyx_path)):
+            continue
+        if only and name.split("._")[1].rsplit("_c", 1)[0] not in only:
             continue
         exts.append(
             Extension(
