@@ -29,6 +29,15 @@ int wsf_utf8_feed(wsf_utf8_state *st, const unsigned char *buf, size_t n);
 /* 1 when everything fed is complete, valid UTF-8 (no truncated sequence). */
 int wsf_utf8_finish(const wsf_utf8_state *st);
 
+/* The kernels: whole-buffer checks, one per instruction set (same contract
+ * as wsf_utf8_validate). A kernel for another architecture falls back to the
+ * scalar one, so every name links everywhere. */
+int wsf_utf8_scalar(const unsigned char *buf, size_t n);
+int wsf_utf8_sse2(const unsigned char *buf, size_t n);
+int wsf_utf8_avx2(const unsigned char *buf, size_t n);
+int wsf_utf8_avx512(const unsigned char *buf, size_t n);
+int wsf_utf8_neon(const unsigned char *buf, size_t n);
+
 /* Kernels by index, for tests and benchmarks (names "scalar", "sse2",
  * "avx2", "avx512", "neon"); NULL when out of range or unavailable here. */
 typedef int (*wsf_utf8_fn)(const unsigned char *buf, size_t n);

@@ -10,3 +10,16 @@ cdef extern from "mask.h":
                   const unsigned char *key, size_t phase) noexcept nogil
     wsf_mask_fn wsf_mask_kernel(int index, const char **name) noexcept nogil
     const char *wsf_mask_best_name() noexcept nogil
+
+cdef extern from "utf8.h":
+    ctypedef struct wsf_utf8_state:  # plain data: zero it or call wsf_utf8_init
+        unsigned int need
+        unsigned char lo, hi
+        unsigned char failed
+    ctypedef int (*wsf_utf8_fn)(const unsigned char *buf, size_t n) noexcept nogil
+    int wsf_utf8_validate(const unsigned char *buf, size_t n) noexcept nogil
+    void wsf_utf8_init(wsf_utf8_state *st) noexcept nogil
+    int wsf_utf8_feed(wsf_utf8_state *st, const unsigned char *buf, size_t n) noexcept nogil
+    int wsf_utf8_finish(const wsf_utf8_state *st) noexcept nogil
+    wsf_utf8_fn wsf_utf8_kernel(int index, const char **name) noexcept nogil
+    const char *wsf_utf8_best_name() noexcept nogil

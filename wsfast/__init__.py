@@ -30,11 +30,15 @@ IMPLEMENTATION: str = _active.name
 
 apply_mask = _active.apply_mask
 apply_mask_inplace = _active.apply_mask_inplace
+validate_utf8 = _active.validate_utf8
+Utf8Validator = _active.Utf8Validator
 
 __all__ = [
     "IMPLEMENTATION",
     "apply_mask",
     "apply_mask_inplace",
+    "validate_utf8",
+    "Utf8Validator",
     "Opcode",
     "CloseCode",
     "CLOSE_NORMAL",

@@ -20,6 +20,7 @@ __all__ = ["PARTS", "load", "active", "compiled_error", "env_flag"]
 # part name -> names each pair of modules must both export
 PARTS: Dict[str, tuple] = {
     "mask": ("apply_mask", "apply_mask_inplace"),
+    "utf8": ("validate_utf8", "Utf8Validator"),
 }
 
 _cache: Dict[str, types.SimpleNamespace] = {}
