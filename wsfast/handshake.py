@@ -625,10 +625,11 @@ ExtraHeaders = Union[None, HeadersLike, Callable[[Request], HeadersLike]]
 
 def _error_response(status: int, reason: str, headers: Sequence[Tuple[str, str]] = ()) -> Response:
     body = (reason + "\n").encode("utf-8")
-    hdrs = Headers(headers)
+    connection = [v for n, v in headers if n.lower() == "connection"] + ["close"]
+    hdrs = Headers([(n, v) for n, v in headers if n.lower() != "connection"])
     hdrs.add("Content-Type", "text/plain; charset=utf-8")
     hdrs.add("Content-Length", str(len(body)))
-    hdrs.add("Connection", "close")
+    hdrs.add("Connection", ", ".join(connection))  # one header: e.g. "Upgrade, close" for a 426
     return Response(status, None, hdrs, body)
 
 
@@ -651,8 +652,8 @@ def _is_cross_origin(origin: str, host: Optional[str]) -> bool:
     if default is None or not parts.netloc:
         return True  # "null" or another opaque origin
     origin_host, origin_port = _authority(parts.netloc, default)
-    host_name, host_port = _authority(host, None)
-    return origin_host != host_name or (host_port is not None and host_port != origin_port)
+    host_name, host_port = _authority(host, default)
+    return origin_host != host_name or host_port != origin_port
 
 
 class ServerHandshake:
