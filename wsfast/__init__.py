@@ -22,6 +22,7 @@ from .enums import (
     Opcode,
 )
 from .exceptions import ProtocolError, WebSocketError
+from .frames import close_payload
 
 __version__ = "0.1.0.dev0"
 
@@ -32,6 +33,14 @@ apply_mask = _active.apply_mask
 apply_mask_inplace = _active.apply_mask_inplace
 validate_utf8 = _active.validate_utf8
 Utf8Validator = _active.Utf8Validator
+FrameParser = _active.FrameParser
+encode_frame = _active.encode_frame
+encode_message = _active.encode_message
+TextMessage = _active.TextMessage
+BinaryMessage = _active.BinaryMessage
+Ping = _active.Ping
+Pong = _active.Pong
+Close = _active.Close
 
 __all__ = [
     "IMPLEMENTATION",
@@ -39,6 +48,15 @@ __all__ = [
     "apply_mask_inplace",
     "validate_utf8",
     "Utf8Validator",
+    "FrameParser",
+    "encode_frame",
+    "encode_message",
+    "close_payload",
+    "TextMessage",
+    "BinaryMessage",
+    "Ping",
+    "Pong",
+    "Close",
     "Opcode",
     "CloseCode",
     "CLOSE_NORMAL",

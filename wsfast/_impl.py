@@ -21,6 +21,8 @@ __all__ = ["PARTS", "load", "active", "compiled_error", "env_flag"]
 PARTS: Dict[str, tuple] = {
     "mask": ("apply_mask", "apply_mask_inplace"),
     "utf8": ("validate_utf8", "Utf8Validator"),
+    "frames": ("FrameParser", "encode_frame", "encode_message",
+               "TextMessage", "BinaryMessage", "Ping", "Pong", "Close"),
 }
 
 _cache: Dict[str, types.SimpleNamespace] = {}

@@ -1,0 +1,67 @@
+"""Test helpers for the frame parser: an independent frame builder and a feed recorder.
+
+``raw_frame`` builds wire bytes by hand (it does not use wsfast's encoder, so
+the parser is not tested against itself), including frames that break rules:
+any opcode, RSV bits, non-minimal length encodings, wrong masking.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, List, Optional, Sequence, Tuple
+
+from wsfast import ProtocolError
+
+KEY = b"\x37\xfa\x21\x3d"
+
+
+def xor(payload: bytes, key: bytes) -> bytes:
+    return bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+
+
+def raw_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0,
+              key: Optional[bytes] = KEY, length_form: Optional[int] = None,
+              length: Optional[int] = None) -> bytes:
+    """One frame. ``key=None``: unmasked. ``length_form`` 7/16/64 forces an encoding of the length
+    (``length`` overrides the declared length itself)."""
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | rsv | opcode
+    mb = 0x80 if key is not None else 0
+    form = length_form or (7 if n < 126 else 16 if n < 65536 else 64)
+    if form == 7:
+        head = bytes((b0, mb | n))
+    elif form == 16:
+        head = bytes((b0, mb | 126)) + struct.pack("!H", n)
+    else:
+        head = bytes((b0, mb | 127)) + struct.pack("!Q", n)
+    if key is None:
+        return head + payload
+    return head + key + xor(payload, key)
+
+
+def feed_all(parser: Any, chunks: Sequence[bytes]) -> Tuple[List[Any], Optional[ProtocolError], int]:
+    """Feed chunks until one raises: (events, error or None, index of the chunk that raised or -1).
+
+    Events include those the failing feed completed before the violation.
+    """
+    events: List[Any] = []
+    for i, chunk in enumerate(chunks):
+        try:
+            events.extend(parser.feed(chunk))
+        except ProtocolError as exc:
+            events.extend(exc.events)
+            return events, exc, i
+    return events, None, -1
+
+
+def split_at(data: bytes, cuts: Sequence[int]) -> List[bytes]:
+    points = [0] + sorted(c for c in cuts if 0 < c < len(data)) + [len(data)]
+    return [data[a:b] for a, b in zip(points, points[1:])]
+
+
+def bytewise(data: bytes) -> List[bytes]:
+    return [data[i:i + 1] for i in range(len(data))]
+
+
+def close_payload(code: int, reason: bytes = b"") -> bytes:
+    return struct.pack("!H", code) + reason
