@@ -1,0 +1,156 @@
+"""``connect()``: a WebSocket client on asyncio, shaped like websockets' ``connect``.
+
+::
+
+    async with connect("ws://127.0.0.1:8765/chat") as ws:
+        await ws.send("hello")
+        print(await ws.recv())
+
+``ws = await connect(...)`` works too (then ``await ws.close()`` yourself).
+``wss://`` URIs use TLS: pass ``ssl=`` an :class:`ssl.SSLContext` (default: a
+verifying default context).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as ssl_module
+from typing import Any, Generator, Optional, Sequence, Union
+
+from ..connection import ClientConnection as SansIOClient
+from ..connection import HandshakeFailed
+from ..handshake import HeadersLike, InvalidMessage, Response, parse_uri
+from .connection import Connection
+
+__all__ = ["connect", "ClientConnection"]
+
+
+class ClientConnection(Connection):
+    """The client side of a connection (what ``connect`` returns)."""
+
+    def __init__(self, sansio: SansIOClient, **options: Any) -> None:
+        super().__init__(sansio, **options)
+        self._handshake: Optional[asyncio.Future] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._handshake = self._loop.create_future()
+        self._flush()  # the upgrade request
+
+    def _on_handshake_event(self, event: Any) -> None:
+        waiter = self._handshake
+        if waiter is None or waiter.done():
+            return
+        if isinstance(event, Response):
+            waiter.set_result(None)
+        elif isinstance(event, HandshakeFailed):
+            waiter.set_exception(event.error)
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        super().connection_lost(exc)
+        waiter = self._handshake
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(InvalidMessage("the connection closed during the opening handshake"))
+
+
+class connect:  # noqa: N801 - used as a function, like websockets' connect
+    """Open a WebSocket connection: ``await connect(uri, **options)`` or
+    ``async with connect(uri, **options) as ws`` (closed with 1000 on exit).
+
+    Options: ``origin``, ``subprotocols``, ``extra_headers`` (the request),
+    ``max_message_size`` (default 1 MiB; None: no limit), ``max_queue``
+    (default 16), ``ping_interval`` / ``ping_timeout`` (default 20 s / 20 s),
+    ``open_timeout`` (TCP + TLS + handshake, default 10 s), ``close_timeout``
+    (default 10 s), ``ssl`` (an SSLContext, or True for the default one; wss://
+    implies it), ``server_hostname``, ``logger``, ``implementation`` ("c" /
+    "python"). Anything else (``sock``, ``local_addr``, ``family``...) goes to
+    ``loop.create_connection``. A refused handshake raises the
+    :class:`wsfast.handshake.InvalidHandshake` subclass that names the problem
+    (``InvalidStatus`` for a non-101 answer); an open that takes too long,
+    TimeoutError.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        origin: Optional[str] = None,
+        subprotocols: Sequence[str] = (),
+        extra_headers: Optional[HeadersLike] = None,
+        max_message_size: Optional[int] = 2**20,
+        max_queue: Optional[int] = 16,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        open_timeout: Optional[float] = 10.0,
+        close_timeout: Optional[float] = 10.0,
+        ssl: Union[None, bool, ssl_module.SSLContext] = None,
+        server_hostname: Optional[str] = None,
+        logger: Union[None, str, logging.Logger] = None,
+        implementation: Any = None,
+        **loop_options: Any,
+    ) -> None:
+        self.uri = parse_uri(uri)
+        if ssl and not self.uri.secure:
+            raise ValueError("ssl= is only for wss:// URIs")
+        if self.uri.secure and not ssl:
+            ssl = True
+        self._ssl = ssl_module.create_default_context() if ssl is True else ssl
+        self._server_hostname = server_hostname
+        self._sansio_options = dict(origin=origin, subprotocols=subprotocols, extra_headers=extra_headers,
+                                    max_message_size=max_message_size, ping_interval=ping_interval,
+                                    ping_timeout=ping_timeout, close_timeout=close_timeout,
+                                    impl=implementation)
+        if logger is None:
+            logger = logging.getLogger("wsfast.asyncio.client")
+        elif isinstance(logger, str):
+            logger = logging.getLogger(logger)
+        self._options = dict(max_queue=max_queue, close_timeout=close_timeout, logger=logger)
+        self.open_timeout = open_timeout
+        self._loop_options = loop_options
+        self.connection: Optional[ClientConnection] = None
+
+    async def _open(self) -> ClientConnection:
+        loop = asyncio.get_running_loop()
+        sansio = SansIOClient(self.uri, clock=loop.time, **self._sansio_options)
+        options = dict(self._loop_options)
+        if self._ssl is not None:
+            options["ssl"] = self._ssl
+            if self._server_hostname is not None:
+                options["server_hostname"] = self._server_hostname
+        host, port = self.uri.host, self.uri.port
+        if "sock" in options:
+            host = port = None  # type: ignore[assignment]
+        transport, conn = await loop.create_connection(
+            lambda: ClientConnection(sansio, **self._options), host, port, **options)
+        try:
+            assert conn._handshake is not None
+            await conn._handshake
+        except BaseException:
+            transport.abort()
+            raise
+        conn.logger.debug("connected to %s", self.uri)
+        return conn
+
+    async def _create(self) -> ClientConnection:
+        try:
+            if self.open_timeout is None:
+                self.connection = await self._open()
+            else:
+                self.connection = await asyncio.wait_for(self._open(), self.open_timeout)
+        except asyncio.TimeoutError:
+            raise asyncio.TimeoutError(f"opening {self.uri.host}:{self.uri.port} timed out") from None
+        return self.connection
+
+    def __await__(self) -> Generator[Any, None, ClientConnection]:
+        return self._create().__await__()
+
+    async def __aenter__(self) -> ClientConnection:
+        return await self._create()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self.connection is not None
+        await self.connection.close()
+
+
+
