@@ -38,6 +38,26 @@ int wsf_utf8_avx2(const unsigned char *buf, size_t n);
 int wsf_utf8_avx512(const unsigned char *buf, size_t n);
 int wsf_utf8_neon(const unsigned char *buf, size_t n);
 
+/* Lookup tables of the SIMD kernels (Keiser & Lemire, "Validating UTF-8 In
+ * Less Than One Instruction Per Byte", 2021). Each byte pair (prev, cur) is
+ * classified by three 16-entry lookups -- prev's high nibble, prev's low
+ * nibble, cur's high nibble -- whose AND has a bit set per error the pair
+ * shows. Bits: 0x01 too short (lead not followed by a continuation),
+ * 0x02 too long (continuation after ASCII), 0x04 overlong 3-byte (E0 80..9F),
+ * 0x08 too large (F4 90..BF, F5..FF), 0x10 surrogate (ED A0..BF),
+ * 0x20 overlong 2-byte (C0/C1), 0x40 overlong 4-byte (F0 80..8F) or too large
+ * (F5..FF 80..8F), 0x80 two continuations in a row -- an error unless a 3- or
+ * 4-byte lead two or three bytes back asks for it. */
+#define WSF_UTF8_PREV_HIGH                                  \
+    0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,         \
+    0x80, 0x80, 0x80, 0x80, 0x21, 0x01, 0x15, 0x49
+#define WSF_UTF8_PREV_LOW                                   \
+    0xE7, 0xA3, 0x83, 0x83, 0x8B, 0xCB, 0xCB, 0xCB,         \
+    0xCB, 0xCB, 0xCB, 0xCB, 0xCB, 0xDB, 0xCB, 0xCB
+#define WSF_UTF8_CUR_HIGH                                   \
+    0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,         \
+    0xE6, 0xAE, 0xBA, 0xBA, 0x01, 0x01, 0x01, 0x01
+
 /* Kernels by index, for tests and benchmarks (names "scalar", "sse2",
  * "avx2", "avx512", "neon"); NULL when out of range or unavailable here. */
 typedef int (*wsf_utf8_fn)(const unsigned char *buf, size_t n);
