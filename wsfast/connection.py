@@ -396,7 +396,7 @@ class Connection:
         if state is _CONNECTING:
             self._eof_during_handshake()
             return
-        if self._close_rcvd is None and not self._failed:
+        if state is not _CLOSED and self._close_rcvd is None and not self._failed:
             reason = "the connection ended without a close frame"
             self._close_code = CloseCode.ABNORMAL_CLOSURE
             self._close_reason = ""
