@@ -27,8 +27,27 @@ def _run_bench(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+def _add_serve(sub) -> None:
+    parser = sub.add_parser("serve", help="run an echo server (Ctrl-C: graceful shutdown, 1001)",
+                            description="A WebSocket echo server on wsfast.asyncio.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    parser.add_argument("--max-message-size", type=int, default=2**24, metavar="BYTES",
+                        help="largest message accepted (default: 16 MiB)")
+    parser.add_argument("--close-timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="how long shutdown waits for closing handshakes (default: 5)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log connections (debug level)")
+    parser.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from wsfast.asyncio.cli import main as serve_main
+
+    return serve_main(args)
+
+
 # one entry per subcommand: adds its parser (and sets `run`)
-_COMMANDS = [_add_bench]
+_COMMANDS = [_add_bench, _add_serve]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -26,7 +26,7 @@ from typing import Any, Awaitable, Callable, Generator, List, Optional, Sequence
 from ..connection import ConnectionClosed, HandshakeFailed
 from ..connection import ServerConnection as SansIOServer
 from ..enums import CloseCode
-from ..handshake import Headers, HeadersLike, Request, Response, ServerHandshake
+from ..handshake import Headers, HeadersLike, InvalidRequest, Request, Response, ServerHandshake
 from .connection import READ_BUFFER_SIZE, Connection
 
 __all__ = ["serve", "Server", "ServerConnection"]
@@ -36,7 +36,13 @@ ProcessRequest = Callable[["ServerConnection", Request], Any]
 
 
 class ServerConnection(Connection):
-    """The server side of one connection (what the handler receives)."""
+    """The server side of one connection (what the handler receives).
+
+    Until the request head is complete, received bytes are kept and parsed
+    here so that ``process_request`` sees every request, even one that is not
+    a WebSocket upgrade (a health check); then they are handed to the sans-I/O
+    connection, which validates the upgrade and answers 101 or an HTTP error.
+    """
 
     def __init__(self, server: Server, sansio: SansIOServer) -> None:
         super().__init__(sansio, max_queue=server.max_queue, close_timeout=server.close_timeout,
@@ -46,8 +52,20 @@ class ServerConnection(Connection):
         self._open_timer: Optional[asyncio.TimerHandle] = None
         self._opened = False
         self._http_response: Optional[Response] = None
+        self._request: Optional[Request] = None
+        self._head: Optional[bytearray] = bytearray()
+        self._head_parser: Any = server.handshake.parser()
+        self._receive = self._receive_head  # until the request is handed to the sans-I/O layer
 
-    # -- helpers for process_request
+    @property
+    def request(self) -> Any:
+        """The opening handshake's request (``.path``, ``.headers``)."""
+        return self._sansio.request or self._request
+
+    @property
+    def response(self) -> Any:
+        """The 101 response, the HTTP error, or the answer given by ``process_request``."""
+        return self._http_response if self._http_response is not None else self._sansio.response
 
     def respond(self, status: int, text: str = "", headers: Optional[HeadersLike] = None) -> Response:
         """A plain HTTP response to return from ``process_request`` (health checks, redirects,
@@ -60,7 +78,7 @@ class ServerConnection(Connection):
         hdrs.add("Connection", "close")
         return Response(status, None, hdrs, body)
 
-    # -- lifecycle
+    # -- the opening handshake
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -69,13 +87,49 @@ class ServerConnection(Connection):
         if timeout is not None:
             self._open_timer = self._loop.call_later(timeout, self._open_timed_out)
 
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
-        if self._open_timer is not None:
-            self._open_timer.cancel()
-            self._open_timer = None
-        super().connection_lost(exc)
-        if self._task is None:
-            self.server._unregister(self)
+    def _receive_head(self, data: Any) -> List[Any]:
+        """Collect the request head; decide who answers it once it is complete."""
+        head = self._head
+        assert head is not None
+        head += data
+        parser = self._head_parser
+        if parser is None:
+            return []  # process_request is running: keep what arrives
+        try:
+            request = parser.feed(data)
+        except InvalidRequest:
+            return self._to_sansio()  # it answers with the right HTTP error
+        if request is None:
+            return []
+        self._head_parser = None
+        self._request = request
+        if self.server._closing:
+            self._send_response(self.respond(503, "the server is shutting down\n"))
+            return []
+        if self.server.process_request is None:
+            return self._to_sansio()
+        self._task = self._loop.create_task(self._run(request))
+        return []
+
+    def _to_sansio(self) -> List[Any]:
+        """Hand everything received so far to the sans-I/O connection (which validates and
+        answers the request, then parses the frames that followed it)."""
+        data = bytes(self._head or b"")
+        self._head = self._head_parser = None
+        self._receive = self._sansio.receive
+        return self._sansio.receive(data)
+
+    def _on_handshake_event(self, event: Any) -> None:
+        if isinstance(event, Request):  # valid and accepted: the 101 is queued
+            self._opened = True
+            if self._open_timer is not None:
+                self._open_timer.cancel()
+                self._open_timer = None
+            self.logger.debug("connection open from %s: %s", self.remote_address, event.path)
+            if self._task is None:
+                self._task = self._loop.create_task(self._run(None))
+        elif isinstance(event, HandshakeFailed):
+            self.logger.info("opening handshake from %s failed: %s", self.remote_address, event.error)
 
     def _open_timed_out(self) -> None:
         self._open_timer = None
@@ -84,19 +138,52 @@ class ServerConnection(Connection):
                              self.remote_address)
             self.transport.abort()
 
-    def _on_handshake_event(self, event: Any) -> None:
-        if isinstance(event, Request):
-            if self.server._closing:
-                self._sansio.reject(503, "the server is shutting down")
-                return
-            self._task = self._loop.create_task(self._run(event))
-        elif isinstance(event, HandshakeFailed):
-            self.logger.info("opening handshake from %s failed: %s", self.remote_address, event.error)
+    async def _process_request(self, request: Request) -> bool:
+        """Run process_request; True to go on with the WebSocket handshake."""
+        try:
+            response = self.server.process_request(self, request)  # type: ignore[misc]
+            if inspect.isawaitable(response):
+                response = await response
+        except Exception:
+            self.logger.error("process_request failed", exc_info=True)
+            response = self.respond(500, "Internal Server Error\n")
+        if self._lost:
+            return False
+        if response is not None:
+            self._send_response(response)
+            return False
+        self._dispatch(self._to_sansio())
+        self._after_io()
+        return self._opened
 
-    async def _run(self, request: Request) -> None:
+    def _dispatch(self, events: List[Any]) -> None:
+        text_cls, binary_cls = self._text_cls, self._binary_cls
+        for event in events:
+            if type(event) is text_cls or type(event) is binary_cls:
+                self._messages.append(event.data)
+            else:
+                self._on_event(event)
+
+    def _send_response(self, response: Response) -> None:
+        """Answer with a plain HTTP response and close (the connection never opens)."""
+        self._http_response = response
+        self._head = self._head_parser = None
+        self._receive = self._ignore
+        assert self.transport is not None
+        self.transport.write(response.serialize())
+        self.transport.close()
+        self._arm_abort()
+
+    @staticmethod
+    def _ignore(data: Any) -> List[Any]:
+        return []
+
+    # -- the handler
+
+    async def _run(self, request: Optional[Request]) -> None:
         server = self.server
         try:
-            if not await self._handshake(request):
+            if request is not None and not await self._process_request(request):
                 return
             try:
                 await server.handler(self)
@@ -120,59 +207,13 @@ class ServerConnection(Connection):
         finally:
             server._unregister(self)
 
-    async def _handshake(self, request: Request) -> bool:
-        """process_request, then 101 (True) or an HTTP answer and close (False)."""
-        sansio = self._sansio
-        server = self.server
-        response = None
-        if server.process_request is not None:
-            try:
-                response = server.process_request(self, request)
-                if inspect.isawaitable(response):
-                    response = await response
-            except Exception:
-                self.logger.error("process_request failed", exc_info=True)
-                response = self.respond(500, "Internal Server Error\n")
-        if self._lost:
-            return False
-        if response is not None:
-            self._send_response(response)
-            return False
-        try:
-            sansio.accept()
-        except ValueError as exc:  # e.g. select_subprotocol chose something not offered
-            self.logger.error("cannot accept the handshake: %s", exc)
-            self._send_response(self.respond(500, "Internal Server Error\n"))
-            return False
-        self._opened = True
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
-        self.logger.debug("connection open from %s: %s", self.remote_address, request.path)
-        # bytes that followed the request were parsed by accept(): deliver their events
-        events = sansio.events()
-        if events:
-            text_cls, binary_cls = self._text_cls, self._binary_cls
-            for event in events:
-                if type(event) is text_cls or type(event) is binary_cls:
-                    self._messages.append(event.data)
-                else:
-                    self._on_event(event)
-        self._after_io()
-        return True
-
-    @property
-    def response(self) -> Any:
-        """The 101 response, or the plain HTTP answer given by ``process_request``."""
-        return self._http_response if self._http_response is not None else self._sansio.response
-
-    def _send_response(self, response: Response) -> None:
-        """Answer with a plain HTTP response and close (the connection never opens)."""
-        self._http_response = response
-        assert self.transport is not None
-        self.transport.write(response.serialize())
-        self.transport.close()
-        self._arm_abort()
+        super().connection_lost(exc)
+        if self._task is None:
+            self.server._unregister(self)
 
 
 class Server:
@@ -233,7 +274,7 @@ class Server:
 
     def _make_connection(self) -> ServerConnection:
         sansio = SansIOServer(
-            handshake=self.handshake, auto_accept=False, max_message_size=self.max_message_size,
+            handshake=self.handshake, auto_accept=True, max_message_size=self.max_message_size,
             ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             close_timeout=self.close_timeout, clock=asyncio.get_running_loop().time,
             impl=self.implementation,
