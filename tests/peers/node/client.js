@@ -2,6 +2,7 @@
 // Usage: node client.js <url> <steps-json>
 // Steps, run in order:
 //   {"send": "text"|"binary", "size": n}  send n bytes, expect the same message echoed back
+//   {"send_text": "..."}                    send this text, expect nothing back
 //   {"ping": "<hex>"}                       send a ping, expect the matching pong
 //   {"close": code, "reason": "..."}        start the closing handshake
 //   {"wait_close": true}                    wait for the server to close
@@ -75,6 +76,8 @@ async function run() {
       const same = binary ? Buffer.compare(Buffer.from(data), payload) === 0
                           : data.toString("utf8") === payload;
       out({ event: "echo", kind: step.send, size: step.size, ok: same && isBinary === binary });
+    } else if (step.send_text !== undefined) {
+      ws.send(step.send_text);
     } else if (step.ping !== undefined) {
       const payload = Buffer.from(step.ping, "hex");
       const reply = expect("pong");
