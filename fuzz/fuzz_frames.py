@@ -1,0 +1,117 @@
+"""Fuzz target (atheris): the compiled frame parser, checked against its pure-Python twin.
+
+Each input picks parser options and read splits, then a stream that is either
+raw bytes or frames assembled from the input (headers masked the right way
+for the side, so the fuzzer gets past the first checks and into payloads,
+fragments, UTF-8 and close frames). Both implementations must produce the same
+events from every feed and fail the same way (close code, reason, events
+before the error); the compiled writer must match the pure one byte for byte.
+Under the sanitizer build (fuzz/build_sanitized.sh) any memory error aborts.
+
+    python fuzz/fuzz_frames.py -runs=100000          # libFuzzer flags
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import atheris
+
+# the checkout, after PYTHONPATH: a sanitized build on PYTHONPATH wins
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+with atheris.instrument_imports(include=["wsfast"]):
+    from wsfast import _frames_c, _frames_py
+    from wsfast.exceptions import ProtocolError
+
+LIMITS = [None, 0, 10, 125, 1000, 2**20]
+
+
+class Doubler:
+    rsv_bits = 0x40
+
+    def decode(self, payload, *, rsv, fin, max_size):
+        return payload * 2
+
+
+def outcome(module, client, limit, ext, chunks):
+    parser = module.FrameParser(client=client, max_message_size=limit, extensions=[Doubler()] if ext else ())
+    result = []
+    for chunk in chunks:
+        try:
+            result.append(("ok", parser.feed(chunk)))
+        except ProtocolError as exc:
+            result.append(("error", int(exc.close_code), exc.reason, exc.events))
+            try:
+                parser.feed(b"\x81\x80\x00\x00\x00\x00")
+                result.append("accepted after failure")
+            except ProtocolError as again:
+                result.append(("again", int(again.close_code), again.reason, again.events))
+            break
+    result.append((parser.failed, parser.in_message))
+    return result
+
+
+def build_frames(fdp, client):
+    """Frames from the input: header fields, then a payload the input supplies."""
+    out = []
+    while fdp.remaining_bytes() > 2 and len(out) < 16:
+        b0 = fdp.ConsumeIntInRange(0, 255)
+        length = fdp.ConsumeIntInRange(0, 300)
+        form = fdp.ConsumeIntInRange(0, 9)  # mostly minimal, sometimes 16- or 64-bit
+        masked = (not client) if fdp.ConsumeIntInRange(0, 15) else client
+        payload = fdp.ConsumeBytes(length)
+        n = len(payload)
+        mb = 0x80 if masked else 0
+        if form == 8 or n >= 65536:
+            head = bytes((b0, mb | 127)) + n.to_bytes(8, "big")
+        elif form == 9 or n >= 126:
+            head = bytes((b0, mb | 126)) + n.to_bytes(2, "big")
+        else:
+            head = bytes((b0, mb | n))
+        if masked:
+            key = fdp.ConsumeBytes(4).ljust(4, b"\x00")
+            payload = _frames_py.encode_frame(2, payload, mask=key)[-n:] if n else b""
+            head += key
+        out.append(head + payload)
+    return b"".join(out)
+
+
+def TestOneInput(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    flags = fdp.ConsumeIntInRange(0, 255)
+    client = bool(flags & 1)
+    limit = LIMITS[(flags >> 1) % len(LIMITS)]
+    ext = bool(flags & 0x10)
+    cuts = sorted(fdp.ConsumeIntInRange(0, 2048) for _ in range(fdp.ConsumeIntInRange(0, 6)))
+    raw = flags & 0x20
+    stream = fdp.ConsumeBytes(fdp.remaining_bytes()) if raw else build_frames(fdp, client)
+    points = [0] + [c for c in cuts if 0 < c < len(stream)] + [len(stream)]
+    chunks = [stream[a:b] for a, b in zip(points, points[1:])]
+    if flags & 0x40:
+        chunks = [bytearray(c) for c in chunks]
+    c_out = outcome(_frames_c, client, limit, ext, chunks)
+    py_out = outcome(_frames_py, client, limit, ext, chunks)
+    if c_out != py_out:
+        raise AssertionError(f"compiled and pure disagree:\n  c:  {c_out!r}\n  py: {py_out!r}")
+    # the writers agree byte for byte
+    key = stream[:4] if len(stream) >= 4 else None
+    op = (1, 2)[flags >> 7]
+    fragment = (flags & 0x0F) or None
+    if encode(_frames_c, op, stream, key, fragment) != encode(_frames_py, op, stream, key, fragment):
+        raise AssertionError("compiled and pure writers disagree")
+
+
+def encode(module, op, payload, key, fragment):
+    return module.encode_message(op, payload, mask=key, fragment_size=fragment)
+
+
+def main() -> None:
+    print(f"fuzzing {_frames_c.__file__}", flush=True)
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
