@@ -105,6 +105,8 @@ class Connection(asyncio.BufferedProtocol):
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_when = 0.0
         self._abort_handle: Optional[asyncio.TimerHandle] = None
+        self._lingering = False  # our side is shut down; waiting for the peer's FIN
+        self._peer_unresponsive = False
         self._pings: Dict[bytes, Tuple[asyncio.Future, float]] = {}
         self._closed: Optional[asyncio.Future] = None
         self._lost = False
@@ -377,6 +379,8 @@ class Connection(asyncio.BufferedProtocol):
             return
         if isinstance(event, ConnectionFailed):
             self._ended = True
+            if event.code == CloseCode.INTERNAL_ERROR and event.error is None:
+                self._peer_unresponsive = True  # the keepalive ping got no pong
             if event.error is not None and self._messages and not self._lost:
                 # the peer broke the protocol after sending messages still waiting to be
                 # received: hold our close frame back until the application has them
@@ -471,16 +475,42 @@ class Connection(asyncio.BufferedProtocol):
         self._after_io()
 
     def _close_transport(self) -> None:
-        """Close TCP after the pending writes; drop it if they do not drain in time."""
+        """Close TCP after the pending writes; drop it if that does not happen in time.
+
+        A lingering close: we shut down our side (FIN after our close frame) and
+        discard whatever the peer still sends until it closes too, instead of
+        closing at once. Closing a socket with unread input makes the kernel send
+        a reset, which can destroy our close frame (1009, 1002...) before the peer
+        reads it; a peer still sending a too-big message would never learn why.
+        """
         transport = self.transport
         assert transport is not None
-        if self._sansio.state is not _CLOSED and self._sansio.close_code is None:
-            # a close deadline passed with no answer: nothing more is worth sending
+        if self._lingering or transport.is_closing():
+            return
+        sansio = self._sansio
+        if sansio.state is not _CLOSED and sansio.close_code is None:
+            # our close frame went unanswered until the deadline: nothing more is worth sending
             transport.abort()
             return
-        if not transport.is_closing():
-            transport.close()
+        self._lingering = True
+        self._receive = self._discard
+        if self._reading_paused:
+            self._resume_reading()
         self._arm_abort()
+        if self._peer_unresponsive:  # a keepalive timeout: nobody will send us a FIN
+            transport.close()
+            return
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+                return
+        except (NotImplementedError, RuntimeError, OSError):
+            pass
+        transport.close()
+
+    @staticmethod
+    def _discard(data: Any) -> list:
+        return []
 
     def _arm_abort(self) -> None:
         if self._abort_handle is None and not self._lost and self.close_timeout is not None:
