@@ -8,8 +8,8 @@ is where the bytes go:
 - A payload is unmasked once, directly into the object the message ends up
   in: a bytes object of exactly the payload's size for a message complete in
   the chunk, or a growing bytes object (resized in place, no final copy) for
-  fragments and payloads spread over reads. Short text is unmasked into a stack
-  buffer and decoded from there, with no intermediate bytes object.
+  fragments and payloads spread over reads. ASCII text complete in the chunk
+  is unmasked straight into its str; other text is decoded from there.
 - Text spread over frames or reads is checked by the incremental SIMD
   validator as each piece lands (1007 in the feed that brings the bad byte);
   a text message complete in one chunk is validated by the decoder itself.
@@ -39,13 +39,14 @@ from wsfast.frames import check_options, close_fields, decode_extensions, event_
 cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **string, Py_ssize_t newsize) except -1
     const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void *PyUnicode_DATA(object o)
 
 __all__ = ["FrameParser", "encode_frame", "encode_message", "TextMessage", "BinaryMessage", "Ping", "Pong",
            "Close"]
 
 cdef enum:
     MAX_CONTROL = 125
-    STACK_TEXT = 2048          # text up to this size is unmasked on the stack, then decoded
     NOGIL_THRESHOLD = 262144   # payloads at least this long are unmasked with the GIL released
     PREALLOC_UNLIMITED = 16777216  # without a size limit, never reserve more than this ahead of data
 
@@ -266,21 +267,36 @@ cdef inline void _unmask(unsigned char *dst, const unsigned char *src, Py_ssize_
         wsf_mask(dst, src, <size_t>n, key, phase)
 
 
+cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i = 0
+    cdef unsigned long long acc = 0, word
+    while i + 8 <= n:
+        memcpy(&word, p + i, 8)
+        acc |= word
+        i += 8
+    while i < n:
+        acc |= p[i]
+        i += 1
+    return (acc & 0x8080808080808080ULL) == 0
+
+
 cdef str _masked_text(const unsigned char *src, Py_ssize_t n, const unsigned char *key):
-    """Unmask and decode a whole text payload without an intermediate bytes object."""
-    cdef unsigned char stack[STACK_TEXT]
-    cdef unsigned char *tmp
-    if n <= STACK_TEXT:
-        wsf_mask(stack, src, <size_t>n, key, 0)
-        return _decode_text(stack, n)
-    tmp = <unsigned char *>PyMem_Malloc(<size_t>n)
-    if tmp == NULL:
-        raise MemoryError()
-    try:
-        _unmask(tmp, src, n, key, 0)
-        return _decode_text(tmp, n)
-    finally:
-        PyMem_Free(tmp)
+    """Unmask and decode a whole text payload with no intermediate bytes object.
+
+    The payload is unmasked straight into a new ASCII str: if it is ASCII (the
+    common case) that str is the result, with no further copy; otherwise it
+    is decoded as UTF-8 from there (that str is then dropped unseen).
+    """
+    cdef object text
+    cdef unsigned char *dst
+    if n == 0:
+        return ""
+    text = PyUnicode_New(n, 127)
+    dst = <unsigned char *>PyUnicode_DATA(text)
+    _unmask(dst, src, n, key, 0)
+    if _is_ascii(dst, n):
+        return <str>text
+    return _decode_text(dst, n)
 
 
 # -- growing buffers: a bytes object we own alone, resized in place --------------------------------
@@ -394,6 +410,7 @@ cdef class FrameParser:
     cdef GrowBuf _msg
     cdef list _m_parts                   # decoded pieces (messages with RSV bits)
     cdef wsf_utf8_state _utf8
+    cdef readonly unsigned long long control_frames  # control events returned so far (cheap check)
 
     def __cinit__(self):
         self._msg.obj = NULL
@@ -406,6 +423,7 @@ cdef class FrameParser:
         self._owned = owned
         self._mask_bit = 0 if client else 0x80
         self._error = None
+        self.control_frames = 0
         self._hdr_len = 0
         self._f_left = -1
         self._ctrl_len = 0
@@ -668,6 +686,7 @@ cdef class FrameParser:
             payload = PyBytes_FromStringAndSize(<const char *>self._ctrl, self._ctrl_len)
             self._ctrl_len = 0
             events.append(_control_event(self._f_op, payload))
+            self.control_frames += 1
             return 0
         if self._m_rsv:
             payload = _take(&self._frame)

@@ -212,7 +212,7 @@ class FrameParser:
     __slots__ = (
         "_mask_bit", "_limit", "_extensions", "_owned", "_error", "_hdr",
         "_f_op", "_f_fin", "_f_key", "_f_phase", "_f_left", "_f_parts",
-        "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_parts", "_m_utf8",
+        "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_parts", "_m_utf8", "control_frames",
     )
 
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
@@ -235,6 +235,9 @@ class FrameParser:
         self._m_decoded = 0  # bytes after extensions decoded them (messages with RSV bits)
         self._m_parts: List[Any] = []
         self._m_utf8: Optional[Utf8Validator] = None
+        # control events returned so far: a connection compares it before and after feed()
+        # instead of scanning every event for the rare ping/pong/close
+        self.control_frames = 0
 
     @property
     def client(self) -> bool:
@@ -445,6 +448,7 @@ class FrameParser:
             payload = b"".join(self._f_parts)
             self._f_parts = []
             events.append(_control_event(op, payload))
+            self.control_frames += 1
             return
         utf8 = self._m_utf8
         if self._m_rsv:

@@ -225,6 +225,31 @@ def _resolve_impl(impl: Union[None, str, types.SimpleNamespace]) -> types.Simple
 Clock = Callable[[], float]
 
 
+class _CountingParser:
+    """For a parser without a ``control_frames`` counter (a foreign implementation namespace):
+    counts control events by scanning each batch, so the connection's fast path stays the same."""
+
+    __slots__ = ("_parser", "_data_types", "control_frames")
+
+    def __init__(self, parser: Any, data_types: frozenset) -> None:
+        self._parser = parser
+        self._data_types = data_types
+        self.control_frames = 0
+
+    def feed(self, data: Any) -> List[Any]:
+        try:
+            evs = self._parser.feed(data)
+        except ProtocolError as exc:
+            self._count(exc.events)
+            raise
+        self._count(evs)
+        return evs
+
+    def _count(self, evs: List[Any]) -> None:
+        data_types = self._data_types
+        self.control_frames += sum(1 for ev in evs if type(ev) not in data_types)
+
+
 # ---------------------------------------------------------------- the connection
 
 
@@ -285,7 +310,9 @@ class Connection:
         self._pong_cls = impl.Pong
         self._close_cls = impl.Close
         self._data_types = frozenset((impl.TextMessage, impl.BinaryMessage))
+        self._control_types = (impl.Ping, impl.Close, impl.Pong)  # in order of how often they come
         self._parser: Any = None
+        self._controls = 0  # the parser's control_frames count, as of the last batch processed
         self._feed: Optional[Callable[[Any], List[Any]]] = None
         self._state = _CONNECTING
         self._events: List[Any] = []
@@ -353,34 +380,40 @@ class Connection:
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return
-            if evs:
-                if len(evs) == 1:
-                    if type(evs[0]) not in self._data_types:
-                        self._process(evs)
-                        return
-                elif not self._data_types.issuperset(map(type, evs)):
-                    self._process(evs)
-                    return
-                if self._events:
-                    self._events += evs
-                else:
-                    self._events = evs
+            if self._parser.control_frames != self._controls:
+                self._process(evs)
+            elif self._events:
+                self._events += evs
+            else:
+                self._events = evs
             return
         self._receive_other(data)
 
     def receive(self, data: Any) -> List[Any]:
-        """``receive_data(data)`` then ``events()``, in one call (the hot path for I/O layers)."""
-        self.receive_data(data)
-        evs = self._events
-        if evs:
-            self._events = []
-        return evs
+        """``receive_data(data)`` then ``events()`` in one call: the hot path for I/O layers.
+
+        When the chunk held only data messages (no ping, pong or close), this is
+        the parser's own event list, handed over without copying or scanning.
+        """
+        if self._state is _OPEN:
+            try:
+                evs = self._feed(data)  # type: ignore[misc]
+            except ProtocolError as exc:
+                self._protocol_error(exc)
+                return self.events()
+            if self._parser.control_frames == self._controls and not self._events:
+                return evs
+            self._process(evs)
+        else:
+            self._receive_other(data)
+        return self.events()
 
     def events(self) -> List[Any]:
         """The events since the last call, in order (the list is yours)."""
         evs = self._events
-        if evs:
-            self._events = []
+        if not evs:
+            return []
+        self._events = []
         return evs
 
     def receive_eof(self) -> None:
@@ -427,27 +460,64 @@ class Connection:
 
     def _process(self, evs: List[Any]) -> None:
         """The slow path: a batch holding control frames, or arriving while CLOSING."""
+        count = self._parser.control_frames
+        controls = count - self._controls  # how many control events this batch holds
+        self._controls = count
+        if self._close_sent is not None:
+            self._process_closing(evs)
+            return
+        # Open: every event is delivered, up to and including a close frame. The control frames
+        # are located without a Python loop over the batch: a lone one is usually last (a
+        # keepalive ping in its own read); otherwise C-level scans (list.index) find them,
+        # stopping once all `controls` are found.
+        hits: List[int] = []
+        if controls == 1 and type(evs[-1]) in self._control_types:
+            hits.append(len(evs) - 1)
+        elif controls > 0:
+            kinds = list(map(type, evs))
+            for kind in self._control_types:
+                i = -1
+                try:
+                    while len(hits) < controls:
+                        i = kinds.index(kind, i + 1)
+                        hits.append(i)
+                except ValueError:
+                    pass
+                if len(hits) >= controls:
+                    break
+            hits.sort()
+        for i in hits:
+            ev = evs[i]
+            kind = type(ev)
+            if kind is self._ping_cls:
+                if self.auto_pong:
+                    self._out.append(self._encode(Opcode.PONG, ev.data, mask=self._mask))
+            elif kind is self._pong_cls:
+                self._pong_deadline = None
+            else:
+                self._on_close(ev)
+                del evs[i + 1:]  # nothing may follow a close frame
+                break
+        if self._events:
+            self._events += evs
+        else:
+            self._events = evs
+
+    def _process_closing(self, evs: List[Any]) -> None:
+        """Our close is sent: data frames are dropped (RFC 6455 1.4), control frames reported
+        (pings are not answered any more) until the peer's close."""
         out = self._events
         data_types = self._data_types
         for ev in evs:
             kind = type(ev)
             if kind in data_types:
-                if self._close_sent is None:
-                    out.append(ev)
-                # else: after our close, data frames are dropped (RFC 6455 1.4)
-            elif kind is self._ping_cls:
-                if self.auto_pong and self._close_sent is None:
-                    self._out.append(self._encode(Opcode.PONG, ev.data, mask=self._mask))
-                out.append(ev)
-            elif kind is self._pong_cls:
+                continue
+            out.append(ev)
+            if kind is self._pong_cls:
                 self._pong_deadline = None
-                out.append(ev)
             elif kind is self._close_cls:
                 self._on_close(ev)
-                out.append(ev)
-                return  # nothing may follow a close frame
-            else:  # pragma: no cover - the parser only makes the five kinds
-                out.append(ev)
+                return
 
     def _on_close(self, ev: Any) -> None:
         self._close_rcvd = ev
@@ -634,9 +704,12 @@ class Connection:
 
     def _open(self, trailing: bytes, extensions: Sequence[Any]) -> None:
         """The handshake succeeded: start framing, keepalive, and parse what followed the head."""
-        self._parser = self._impl.FrameParser(client=self.is_client, max_message_size=self.max_message_size,
-                                              extensions=tuple(extensions))
-        self._feed = self._parser.feed
+        parser = self._impl.FrameParser(client=self.is_client, max_message_size=self.max_message_size,
+                                        extensions=tuple(extensions))
+        if not hasattr(parser, "control_frames"):
+            parser = _CountingParser(parser, self._data_types)
+        self._parser = parser
+        self._feed = parser.feed
         self._state = _OPEN
         if self.ping_interval is not None:
             self._next_ping = self._clock() + self.ping_interval

@@ -1,0 +1,171 @@
+"""The connection's cheap paths: control frames found without scanning every event, batches
+mixing data and control frames, the parser's control_frames counter, zero-copy sends."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from wsfast import Opcode, ProtocolError
+from wsfast.connection import ClientConnection, ServerConnection, State
+from wsfast.handshake import ClientHandshake, accept_key
+
+
+def opened(impl, **options):
+    conn = ServerConnection(impl=impl, ping_interval=None, **options)
+    conn.receive_data(ClientHandshake("ws://h/").request.serialize())
+    conn.events()
+    conn.data_to_send()
+    return conn
+
+
+def frame(impl, opcode, payload=b""):
+    return impl.encode_frame(opcode, payload, mask=True)
+
+
+def kinds(events):
+    return [(type(e).__name__, getattr(e, "data", None)) for e in events]
+
+
+def pongs_sent(conn, impl):
+    raw = b"".join(conn.data_to_send())
+    return [(type(e).__name__, e.data) for e in impl.FrameParser(client=True).feed(raw)]
+
+
+def test_parser_counts_control_frames_alike(impl):
+    parser = impl.FrameParser()
+    assert parser.control_frames == 0
+    parser.feed(frame(impl, Opcode.TEXT, b"a") + frame(impl, Opcode.PING, b"1"))
+    parser.feed(frame(impl, Opcode.PONG) + frame(impl, Opcode.BINARY, b"b") + frame(impl, Opcode.PING)[:3])
+    assert parser.control_frames == 2
+    with pytest.raises(ProtocolError) as info:
+        parser.feed(frame(impl, Opcode.PING)[3:] + frame(impl, Opcode.CLOSE, b"\x03\xe8") + b"\x83\x80")
+    assert len(info.value.events) == 2
+    assert parser.control_frames == 4  # the events handed over in the error count too
+
+
+@pytest.mark.parametrize("receive", ["receive", "receive_data"])
+def test_a_batch_of_data_pings_pongs_and_a_close(impl, receive):
+    conn = opened(impl)
+    batch = b"".join([
+        frame(impl, Opcode.TEXT, b"t1"),
+        frame(impl, Opcode.PING, b"p1"),
+        frame(impl, Opcode.BINARY, b"b1"),
+        frame(impl, Opcode.PONG, b"o1"),
+        frame(impl, Opcode.PING, b"p2"),
+        frame(impl, Opcode.TEXT, b"t2"),
+        frame(impl, Opcode.CLOSE, b"\x03\xe9bye"),
+        frame(impl, Opcode.TEXT, b"after the close"),
+        frame(impl, Opcode.PING, b"after the close"),
+    ])
+    if receive == "receive":
+        events = conn.receive(batch)
+    else:
+        conn.receive_data(batch)
+        events = conn.events()
+    assert kinds(events) == [("TextMessage", "t1"), ("Ping", b"p1"), ("BinaryMessage", b"b1"),
+                             ("Pong", b"o1"), ("Ping", b"p2"), ("TextMessage", "t2"),
+                             ("Close", b"\x03\xe9bye")]
+    # pongs in order, then the close reply with the same code
+    assert pongs_sent(conn, impl) == [("Pong", b"p1"), ("Pong", b"p2"), ("Close", b"\x03\xe9")]
+    assert conn.state is State.CLOSED and conn.close_code == 1001
+
+
+def test_a_lone_control_frame_first_in_its_batch(impl):
+    conn = opened(impl)
+    events = conn.receive(frame(impl, Opcode.PING, b"x") + frame(impl, Opcode.TEXT, b"y"))
+    assert kinds(events) == [("Ping", b"x"), ("TextMessage", "y")]
+    assert pongs_sent(conn, impl) == [("Pong", b"x")]
+    events = conn.receive(frame(impl, Opcode.TEXT, b"z") + frame(impl, Opcode.PING, b"w"))
+    assert kinds(events) == [("TextMessage", "z"), ("Ping", b"w")]
+    assert pongs_sent(conn, impl) == [("Pong", b"w")]
+
+
+def test_control_frame_split_across_reads(impl):
+    conn = opened(impl)
+    raw = frame(impl, Opcode.TEXT, b"a") + frame(impl, Opcode.PING, b"split") + frame(impl, Opcode.TEXT, b"b")
+    assert conn.receive(b"") == []  # an empty read is harmless
+    got = []
+    pos = 0
+    for cut in (3, 9, 12, len(raw)):
+        got += conn.receive(raw[pos:cut])
+        pos = cut
+    assert kinds(got) == [("TextMessage", "a"), ("Ping", b"split"), ("TextMessage", "b")]
+    assert pongs_sent(conn, impl) == [("Pong", b"split")]
+
+
+def test_pending_events_come_first(impl):
+    conn = ServerConnection(impl=impl, ping_interval=None)
+    request = ClientHandshake("ws://h/").request.serialize()
+    conn.receive_data(request)  # a Request event is pending
+    events = conn.receive(frame(impl, Opcode.TEXT, b"one"))
+    assert [type(e).__name__ for e in events] == ["Request", "TextMessage"]
+    conn.receive_data(frame(impl, Opcode.TEXT, b"two"))
+    conn.receive_data(frame(impl, Opcode.TEXT, b"three"))
+    assert kinds(conn.receive(frame(impl, Opcode.TEXT, b"four"))) == [
+        ("TextMessage", "two"), ("TextMessage", "three"), ("TextMessage", "four")]
+
+
+def test_events_lists_are_the_callers(impl):
+    conn = opened(impl)
+    empty = conn.events()
+    empty.append("mine")
+    assert conn.events() == []
+    conn.receive_data(frame(impl, Opcode.TEXT, b"x"))
+    first = conn.events()
+    first.clear()
+    assert conn.events() == []
+
+
+def test_a_parser_without_a_counter_still_works(impl):
+    """A foreign implementation namespace whose parser has no control_frames counter."""
+
+    class PlainParser:
+        def __init__(self, **kwargs):
+            self._parser = impl.FrameParser(**kwargs)
+
+        def feed(self, data):
+            return self._parser.feed(data)
+
+    foreign = types.SimpleNamespace(**vars(impl))
+    foreign.FrameParser = PlainParser
+    foreign.name = "foreign"
+    conn = opened(foreign)
+    batch = frame(impl, Opcode.TEXT, b"a") + frame(impl, Opcode.PING, b"p") + frame(impl, Opcode.TEXT, b"b")
+    assert kinds(conn.receive(batch)) == [("TextMessage", "a"), ("Ping", b"p"), ("TextMessage", "b")]
+    assert pongs_sent(conn, impl) == [("Pong", b"p")]
+    conn.receive_data(frame(impl, Opcode.TEXT, b"bad \xff"))
+    assert [type(e).__name__ for e in conn.events()] == ["ConnectionFailed"]
+    assert conn.close_code == 1007
+
+
+def test_large_server_frames_are_not_copied(impl):
+    conn = opened(impl)
+    payload = bytes(70000)
+    conn.send_binary(payload)
+    header, body = conn.data_to_send()
+    assert body is payload  # handed to writelines as is
+    assert header == b"\x82\x7f" + (70000).to_bytes(8, "big")
+    text = "\u20ac" * 2000
+    conn.send_text(text)
+    header, body = conn.data_to_send()
+    assert header == b"\x81\x7e" + (6000).to_bytes(2, "big") and body == text.encode()
+    conn.send_binary(b"small")
+    assert conn.data_to_send() == [b"\x82\x05small"]
+
+
+def test_client_frames_are_masked_with_fresh_keys(impl):
+    conn = ClientConnection("ws://h/", impl=impl)
+    conn.data_to_send()
+    accept = accept_key(conn.handshake.key).encode()
+    conn.receive_data(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    assert conn.state is State.OPEN
+    conn.send_binary(bytes(70000))
+    conn.send_binary(bytes(70000))
+    first, second = conn.data_to_send()
+    assert first[1] & 0x80 and second[1] & 0x80  # masked
+    assert first[10:14] != second[10:14]  # a fresh key per frame
+    parser = impl.FrameParser(client=False)
+    assert [len(e.data) for e in parser.feed(first + second)] == [70000, 70000]
