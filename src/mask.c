@@ -17,6 +17,7 @@ static const struct { const char *name; wsf_mask_fn fn; unsigned needs; } kernel
 #define N_KERNELS ((int)(sizeof(kernels) / sizeof(kernels[0])))
 
 static int best = -1;
+static wsf_mask_fn best_fn = NULL;
 
 static int pick(void) {
     unsigned have = wsf_cpu_features();
@@ -26,10 +27,20 @@ static int pick(void) {
     return chosen;
 }
 
+wsf_mask_fn wsf_mask_best(void) {
+    if (best_fn == NULL) {  /* benign race: every thread picks the same kernel */
+        best = pick();
+        best_fn = kernels[best].fn;
+    }
+    return best_fn;
+}
+
 void wsf_mask(unsigned char *dst, const unsigned char *src, size_t n,
               const unsigned char key[4], size_t phase) {
-    if (best < 0) best = pick();
-    kernels[best].fn(dst, src, n, key, phase);
+    if (n <= WSF_MASK_SHORT)
+        wsf_mask_short(dst, src, n, wsf_mask_word32(key, phase));
+    else
+        (best_fn ? best_fn : wsf_mask_best())(dst, src, n, key, phase);
 }
 
 wsf_mask_fn wsf_mask_kernel(int index, const char **name) {
@@ -41,6 +52,6 @@ wsf_mask_fn wsf_mask_kernel(int index, const char **name) {
 }
 
 const char *wsf_mask_best_name(void) {
-    if (best < 0) best = pick();
+    wsf_mask_best();
     return kernels[best].name;
 }

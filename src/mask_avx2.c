@@ -1,5 +1,4 @@
-/* AVX2 masking: 128 bytes per iteration; large buffers first align dst to 32. */
-#include <stdint.h>
+/* AVX2 masking: 128 bytes per iteration; long buffers first align dst to 32. */
 #include "wsf_cpu.h"
 #include "mask.h"
 #if defined(WSF_X86_64)
@@ -8,14 +7,16 @@
 WSF_TARGET_AVX2
 void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, size_t n,
                    const unsigned char *key, size_t phase) {
+    uint32_t word;
     __m256i k;
     size_t i = 0;
     if (n >= 512) {  /* aligned stores pay off only on long runs */
         size_t head = (32 - ((uintptr_t)dst & 31)) & 31;
-        wsf_mask_scalar(dst, src, head, key, phase);
+        wsf_mask_short(dst, src, head, wsf_mask_word32(key, phase));
         dst += head; src += head; n -= head; phase = (phase + head) & 3;
     }
-    k = _mm256_set1_epi32((int)wsf_mask_rotated32(key, phase));
+    word = wsf_mask_word32(key, phase);
+    k = _mm256_set1_epi32((int)word);
     for (; i + 128 <= n; i += 128) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
         __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
@@ -35,7 +36,7 @@ void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, size_t n,
         _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, _mm256_castsi256_si128(k)));
         i += 16;
     }
-    wsf_mask_scalar(dst + i, src + i, n - i, key, phase);
+    wsf_mask_short(dst + i, src + i, n - i, word);
 }
 #else
 void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, size_t n,

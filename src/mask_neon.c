@@ -17,7 +17,7 @@ void wsf_mask_neon(unsigned char *dst, const unsigned char *src, size_t n,
         vst1q_u8(dst + i + 48, veorq_u8(d, k));
     }
     for (; i + 16 <= n; i += 16) vst1q_u8(dst + i, veorq_u8(vld1q_u8(src + i), k));
-    wsf_mask_scalar(dst + i, src + i, n - i, key, phase);
+    wsf_mask_short(dst + i, src + i, n - i, wsf_mask_word32(key, phase));
 }
 #else
 void wsf_mask_neon(unsigned char *dst, const unsigned char *src, size_t n,

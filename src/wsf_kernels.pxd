@@ -10,6 +10,11 @@ cdef extern from "mask.h":
                   const unsigned char *key, size_t phase) noexcept nogil
     wsf_mask_fn wsf_mask_kernel(int index, const char **name) noexcept nogil
     const char *wsf_mask_best_name() noexcept nogil
+    wsf_mask_fn wsf_mask_best() noexcept nogil
+    enum: WSF_MASK_SHORT
+    unsigned int wsf_mask_word32(const unsigned char *key, size_t phase) noexcept nogil
+    void wsf_mask_short(unsigned char *dst, const unsigned char *src, size_t n,
+                        unsigned int word32) noexcept nogil
 
 cdef extern from "utf8.h":
     ctypedef struct wsf_utf8_state:  # plain data: zero it or call wsf_utf8_init
