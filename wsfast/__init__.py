@@ -9,6 +9,15 @@ WSFAST_REQUIRE_EXTENSIONS=1 turns a missing extension into an ImportError.
 from __future__ import annotations
 
 from . import _impl
+from .connection import (  # the sans-I/O connection (issue 4)
+    ClientConnection,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+    ServerConnection,
+    State,
+)
 from .enums import (
     CLOSE_ABNORMAL,
     CLOSE_GOING_AWAY,
@@ -23,6 +32,7 @@ from .enums import (
 )
 from .exceptions import ProtocolError, WebSocketError
 from .frames import close_payload
+from .handshake import InvalidHandshake
 
 __version__ = "0.1.0.dev0"
 
@@ -69,4 +79,12 @@ __all__ = [
     "INTERNAL_ERROR",
     "WebSocketError",
     "ProtocolError",
+    "ServerConnection",
+    "ClientConnection",
+    "State",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "InvalidState",
+    "InvalidHandshake",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from .enums import CloseCode, is_sendable_close_code, is_valid_received_close_code
+from .enums import CloseCode, is_sendable_close_code
 from .exceptions import ProtocolError
+from .frames import parse_close_payload as _parse_received
 
 __all__ = ["MAX_REASON_BYTES", "build_close_payload", "parse_close_payload", "check_close"]
 
@@ -53,20 +54,10 @@ def parse_close_payload(data: bytes) -> Tuple[CloseCode, str]:
     """(code, reason) of a received close payload; (1005, "") when it is empty.
 
     Raises ProtocolError: 1002 for a 1-byte payload, a code outside the policy or
-    a payload over 125 bytes; 1007 for a reason that is not UTF-8.
+    a payload over 125 bytes; 1007 for a reason that is not UTF-8. The policy
+    itself is the frame parsers' (wsfast.frames), so the two cannot disagree.
     """
     data = bytes(data)
-    if not data:
-        return CloseCode.NO_STATUS_RECEIVED, ""
-    if len(data) == 1:
-        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "close frame payload of 1 byte")
     if len(data) > 125:
         raise ProtocolError(CloseCode.PROTOCOL_ERROR, "close frame payload over 125 bytes")
-    code = int.from_bytes(data[:2], "big")
-    if not is_valid_received_close_code(code):
-        raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"invalid close code {code}")
-    try:
-        reason = data[2:].decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError(CloseCode.INVALID_PAYLOAD, "close reason is not valid UTF-8") from None
-    return CloseCode(code), reason
+    return _parse_received(data)

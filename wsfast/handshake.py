@@ -309,19 +309,21 @@ def parse_extensions(value: str) -> List[Tuple[str, ExtensionParams]]:
             if match is None:
                 raise ValueError(f"invalid extension parameter {part!r}")
             pname, token, quoted = match.groups()
+            pvalue: Optional[str] = token
             if quoted is not None:
-                pvalue: Optional[str] = re.sub(r"\\(.)", r"\1", quoted)
-                if not _TOKEN.fullmatch(pvalue):  # RFC 6455 9.1: the unquoted value must be a token
+                unquoted = re.sub(r"\\(.)", r"\1", quoted)
+                if not _TOKEN.fullmatch(unquoted):  # RFC 6455 9.1: the unquoted value must be a token
                     raise ValueError(f"invalid extension parameter value {quoted!r}")
-            else:
-                pvalue = token
+                pvalue = unquoted
             params.append((pname, pvalue))
         result.append((name, params))
     return result
 
 
 def _split_outside_quotes(value: str, sep: str) -> List[str]:
-    parts, current, quoted, escaped = [], [], False, False
+    parts: List[str] = []
+    current: List[str] = []
+    quoted = escaped = False
     for ch in value:
         if escaped:
             escaped = False
@@ -485,12 +487,12 @@ def _parse_header_lines(lines: List[bytes]) -> Headers:
             # obs-fold (RFC 7230 3.2.4): a continuation line is joined to the previous value with SP
             if not items:
                 raise _SyntaxFailure(400, "folded line before the first header")
-            value = line.strip(b" \t")
-            if _BAD_VALUE_B.search(value):
+            more = line.strip(b" \t")
+            if _BAD_VALUE_B.search(more):
                 raise _SyntaxFailure(400, "control character in a header value")
-            name, previous = items[-1]
-            joined = f"{previous} {value.decode('latin-1')}" if previous else value.decode("latin-1")
-            items[-1] = (name, joined)
+            folded_name, previous = items[-1]
+            joined = f"{previous} {more.decode('latin-1')}" if previous else more.decode("latin-1")
+            items[-1] = (folded_name, joined)
             continue
         name, sep, value = line.partition(b":")
         if not sep or not _TOKEN_B.fullmatch(name):
