@@ -6,6 +6,8 @@ from __future__ import annotations
 import types
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wsfast import Opcode, ProtocolError
 from wsfast.connection import ClientConnection, ServerConnection, State
@@ -169,3 +171,44 @@ def test_client_frames_are_masked_with_fresh_keys(impl):
     assert first[10:14] != second[10:14]  # a fresh key per frame
     parser = impl.FrameParser(client=False)
     assert [len(e.data) for e in parser.feed(first + second)] == [70000, 70000]
+
+
+def _conversation(impl) -> bytes:
+    parts = [ClientHandshake("ws://h/chat").request.serialize()]
+    for i in range(12):
+        parts.append(frame(impl, Opcode.TEXT, f"message {i} \u20ac".encode()))
+        if i % 4 == 1:
+            parts.append(frame(impl, Opcode.PING, bytes([i])))
+        if i % 5 == 2:
+            parts += impl.encode_message(Opcode.BINARY, bytes(range(40)), mask=True, fragment_size=7)
+    parts.append(frame(impl, Opcode.CLOSE, b"\x03\xe8done"))
+    return b"".join(parts)
+
+
+def _run(impl, pieces):
+    conn = ServerConnection(impl=impl, ping_interval=None)
+    events, out = [], []
+    for piece in pieces:
+        events += conn.receive(piece)
+        out += conn.data_to_send()
+    normalized = [(type(e).__name__, getattr(e, "data", None)) for e in events]
+    # the 101 response carries a per-request accept value: compare what follows it
+    return normalized, b"".join(out).split(b"\r\n\r\n", 1)[1], conn.state, conn.close_code
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_split_of_a_conversation_gives_the_same_result(impl, data):
+    stream = _conversation(impl)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=30)))
+    pieces = [stream[a:b] for a, b in zip([0] + cuts, cuts + [len(stream)])]
+    assert _run(impl, pieces) == _run(impl, [stream])
+
+
+def test_a_conversation_one_byte_at_a_time(impl):
+    stream = _conversation(impl)
+    whole = _run(impl, [stream])
+    assert _run(impl, [stream[i:i + 1] for i in range(len(stream))]) == whole
+    events, out, state, code = whole
+    assert events[0][0] == "Request" and events[-1] == ("Close", b"\x03\xe8done")
+    assert sum(1 for e in events if e[0] == "Ping") == 3 and state is State.CLOSED and code == 1000
