@@ -19,7 +19,6 @@ is where the bytes go:
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
@@ -371,6 +370,7 @@ cdef struct Header:
     unsigned long long length
 
 
+@cython.final
 cdef class FrameParser:
     """Incremental parser of received frames: ``feed(data)`` -> list of events, in wire order.
 
