@@ -8,6 +8,7 @@ static const struct { const char *name; wsf_utf8_fn fn; unsigned needs; } kernel
     {"scalar", wsf_utf8_scalar, 0},
 #if defined(WSF_X86_64)
     {"sse2", wsf_utf8_sse2, WSF_CPU_SSE2},
+    {"ssse3", wsf_utf8_ssse3, WSF_CPU_SSSE3},
     {"avx2", wsf_utf8_avx2, WSF_CPU_AVX2},
     {"avx512", wsf_utf8_avx512, WSF_CPU_AVX512BW},
 #endif

@@ -34,6 +34,7 @@ int wsf_utf8_finish(const wsf_utf8_state *st);
  * scalar one, so every name links everywhere. */
 int wsf_utf8_scalar(const unsigned char *buf, size_t n);
 int wsf_utf8_sse2(const unsigned char *buf, size_t n);
+int wsf_utf8_ssse3(const unsigned char *buf, size_t n);
 int wsf_utf8_avx2(const unsigned char *buf, size_t n);
 int wsf_utf8_avx512(const unsigned char *buf, size_t n);
 int wsf_utf8_neon(const unsigned char *buf, size_t n);
@@ -59,7 +60,7 @@ int wsf_utf8_neon(const unsigned char *buf, size_t n);
     0xE6, 0xAE, 0xBA, 0xBA, 0x01, 0x01, 0x01, 0x01
 
 /* Kernels by index, for tests and benchmarks (names "scalar", "sse2",
- * "avx2", "avx512", "neon"); NULL when out of range or unavailable here. */
+ * "ssse3", "avx2", "avx512", "neon"); NULL when out of range or unavailable here. */
 typedef int (*wsf_utf8_fn)(const unsigned char *buf, size_t n);
 wsf_utf8_fn wsf_utf8_kernel(int index, const char **name);
 const char *wsf_utf8_best_name(void);

@@ -26,14 +26,17 @@ static unsigned long long wsf_xgetbv(void) {
 #  endif
 
 static unsigned detect(void) {
-    unsigned r[4], features = WSF_CPU_SSE2; /* SSE2 is part of x86-64 */
+    unsigned r[4], max_leaf, features = WSF_CPU_SSE2; /* SSE2 is part of x86-64 */
     unsigned long long xcr0;
     wsf_cpuid(0, 0, r);
-    if (r[0] < 7) return features;
+    max_leaf = r[0];
+    if (max_leaf < 1) return features;
     wsf_cpuid(1, 0, r);
+    if (r[2] & (1u << 9)) features |= WSF_CPU_SSSE3;
     if (!(r[2] & (1u << 27))) return features;     /* OSXSAVE */
     xcr0 = wsf_xgetbv();
     if ((xcr0 & 0x6) != 0x6) return features;      /* XMM and YMM state */
+    if (max_leaf < 7) return features;
     wsf_cpuid(7, 0, r);
     if (r[1] & (1u << 5)) features |= WSF_CPU_AVX2;
     /* AVX-512 F + BW + VL, and the OS saves opmask/ZMM state */
@@ -53,7 +56,8 @@ static unsigned cap_from_env(unsigned features) {
     if (cap == NULL || *cap == '\0') return features;
     if (strcmp(cap, "scalar") == 0) return 0;
     if (strcmp(cap, "sse2") == 0) return features & WSF_CPU_SSE2;
-    if (strcmp(cap, "avx2") == 0) return features & (WSF_CPU_SSE2 | WSF_CPU_AVX2);
+    if (strcmp(cap, "ssse3") == 0) return features & (WSF_CPU_SSE2 | WSF_CPU_SSSE3);
+    if (strcmp(cap, "avx2") == 0) return features & (WSF_CPU_SSE2 | WSF_CPU_SSSE3 | WSF_CPU_AVX2);
     return features; /* "avx512", "neon" or anything else: no cap */
 }
 

@@ -22,6 +22,7 @@
 #endif
 
 #define WSF_TARGET_SSE2 WSF_TARGET("sse2")
+#define WSF_TARGET_SSSE3 WSF_TARGET("ssse3")
 #define WSF_TARGET_AVX2 WSF_TARGET("avx2")
 #define WSF_TARGET_AVX512 WSF_TARGET("avx512f,avx512bw,avx512vl,avx2")
 
@@ -29,11 +30,12 @@ enum {
     WSF_CPU_SSE2 = 1 << 0,
     WSF_CPU_AVX2 = 1 << 1,
     WSF_CPU_AVX512BW = 1 << 2,
-    WSF_CPU_NEON = 1 << 3
+    WSF_CPU_NEON = 1 << 3,
+    WSF_CPU_SSSE3 = 1 << 4
 };
 
 /* Bit set of WSF_CPU_* usable on this CPU and OS (cached after the first call).
- * WSFAST_SIMD in the environment ("scalar", "sse2", "avx2", "avx512", "neon")
+ * WSFAST_SIMD in the environment ("scalar", "sse2", "ssse3", "avx2", "avx512", "neon")
  * caps the level, so tests and benchmarks can exercise every kernel. */
 unsigned wsf_cpu_features(void);
 

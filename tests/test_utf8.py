@@ -255,6 +255,28 @@ def test_kernel_vectors_padded(kernel):
             assert _utf8_c._validate_with(kernel, text) is codec_valid(text), text
 
 
+def _fill(unit: bytes, size: int) -> bytes:
+    """Exactly `size` bytes of valid text made of `unit` (topped up with ASCII)."""
+    return unit * (size // len(unit)) + b"a" * (size % len(unit))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_vectors_around_the_middle(kernel):
+    """Long buffers may be validated in pieces cut near the middle (where a character
+    starts): every vector across that cut, inside ASCII and inside multi-byte text."""
+    for fill in (b"a", "é".encode(), "中".encode(), "😀".encode()):
+        for total in (256, 301, 700):
+            for _, data, _ in VECTORS:
+                if len(data) > 40:
+                    continue
+                for shift in range(-8, 9):
+                    head = total // 2 + shift
+                    tail = max(0, total - head - len(data))
+                    text = _fill(fill, head) + data + _fill(fill, tail)
+                    expected = codec_valid(text)
+                    assert _utf8_c._validate_with(kernel, text) is expected, (fill, total, shift, data)
+
+
 @pytest.mark.slow
 def test_kernels_every_byte_pair(c_impl):
     """All 65536 byte pairs, alone and before two continuations, around vector boundaries."""
@@ -651,7 +673,7 @@ for data, bad, valid in vectors:
 """
 
 
-@pytest.mark.parametrize("cap", ["scalar", "sse2", "avx2"])
+@pytest.mark.parametrize("cap", ["scalar", "sse2", "ssse3", "avx2"])
 def test_wsfast_simd_caps_the_kernel(c_impl, cap):
     """WSFAST_SIMD selects the kernel behind validate_utf8 and feed (run in a fresh process)."""
     env = dict(os.environ, WSFAST_SIMD=cap, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
