@@ -14,26 +14,10 @@ import contextlib
 import pytest
 
 from wsfast import _impl
+from wsfast.bench.utf8 import TEXTS, make_text
 
 SIZES = [("16B", 16), ("125B", 125), ("1KiB", 1024), ("64KiB", 64 << 10), ("1MiB", 1 << 20),
          ("16MiB", 16 << 20)]
-
-TEXTS = {
-    "ascii": "The quick brown fox jumps over the lazy dog. 0123456789 ",
-    "latin1": "Größenwahn café naïve Ærø façade déjà vu, señor. ",
-    "cjk": "天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏闰余成岁律吕调阳",
-    "emoji": "😀🎉👍🚀🌍🔥💡🧪🐍🦀",
-}
-
-
-def make_text(kind: str, size: int) -> bytes:
-    """About `size` bytes of `kind` text, cut on a character boundary (valid UTF-8)."""
-    unit = TEXTS[kind].encode()
-    data = unit * (size // len(unit) + 1)
-    cut = size
-    while (data[cut] & 0xC0) == 0x80:
-        cut -= 1
-    return data[:cut]
 
 
 def _validators():
