@@ -40,6 +40,8 @@ cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void *PyUnicode_DATA(object o)
+    bint PyUnicode_IS_ASCII(object o)
+    bytes PyUnicode_AsUTF8String(object o)
 
 __all__ = ["FrameParser", "encode_frame", "encode_message", "TextMessage", "BinaryMessage", "Ping", "Pong",
            "Close"]
@@ -759,8 +761,15 @@ cdef int _source(_Source src, object payload) except -1:
         src.len = PyBytes_GET_SIZE(payload)
         return 0
     if PyUnicode_Check(payload):
-        src.ptr = <const unsigned char *>PyUnicode_AsUTF8AndSize(payload, &src.len)
+        if PyUnicode_IS_ASCII(payload):  # its own storage is the UTF-8: no copy, nothing cached
+            src.ptr = <const unsigned char *>PyUnicode_AsUTF8AndSize(payload, &src.len)
+            src.keep = payload
+            return 0
+        # not ASCII: encode to a temporary (AsUTF8AndSize would keep a copy inside the str for good)
+        payload = PyUnicode_AsUTF8String(payload)
         src.keep = payload
+        src.ptr = <const unsigned char *>PyBytes_AS_STRING(payload)
+        src.len = PyBytes_GET_SIZE(payload)
         return 0
     try:
         PyObject_GetBuffer(payload, &src.view, PyBUF_SIMPLE)

@@ -607,3 +607,17 @@ def test_encoded_lengths_roundtrip(impl):
         assert wire == raw_frame(2, b"\x5a" * n, key=KEY)
         head = struct.unpack("!H", wire[2:4])[0] if 126 <= n < 65536 else None
         assert head in (None, n)
+
+
+def test_writers_agree_byte_for_byte(c_impl, py_impl):
+    payloads = ("", "abc", "é€😀" * 100, "a" * 70000, b"\x00\xff" * 100, bytearray(b"xy"), memoryview(b"z"))
+    for payload in payloads:
+        for fragment in (None, 1, 7, 1000):
+            for op in (1, 2):
+                kwargs = {"mask": KEY, "fragment_size": fragment}
+                expected = py_impl.encode_message(op, payload, **kwargs)
+                assert c_impl.encode_message(op, payload, **kwargs) == expected
+        assert c_impl.encode_frame(2, payload, mask=KEY) == py_impl.encode_frame(2, payload, mask=KEY)
+    for impl in (c_impl, py_impl):
+        with pytest.raises(UnicodeEncodeError):
+            impl.encode_frame(1, "\ud800")
