@@ -183,7 +183,7 @@ def _control_event(op: int, payload: bytes) -> _Event:
     return ev
 
 
-def _text_event(payload: bytes) -> TextMessage:
+def _text_event(payload: Union[bytes, bytearray]) -> TextMessage:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -315,9 +315,7 @@ class FrameParser:
             stop = start + length
             if stop <= end and (b0 == 0x81 or b0 == 0x82):
                 # a whole unfragmented message, in this chunk: slice, unmask, done
-                payload = data[start:stop]
-                if key is not None:
-                    payload = _unmask(payload, key)
+                payload = data[start:stop] if key is None else _unmask(data[start:stop], key)
                 if b0 == 0x81:
                     events.append(_text_event(payload))
                 else:
