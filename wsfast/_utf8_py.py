@@ -18,6 +18,7 @@ from ._typing import Buffer
 __all__ = ["validate_utf8", "Utf8Validator"]
 
 _IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
+_utf_8_decode = codecs.utf_8_decode
 
 _Readable = Union[bytes, bytearray, memoryview]
 
@@ -35,10 +36,11 @@ def _readable(data: object) -> _Readable:
 
 def validate_utf8(data: Buffer) -> bool:
     """True when `data` (any bytes-like object) is complete, valid UTF-8."""
-    if type(data) is not bytes:
-        data = _readable(data)
     try:
-        str(data, "utf-8")
+        if type(data) is bytes:
+            data.decode()  # the cheapest call for the common case
+        else:
+            _utf_8_decode(_readable(data), "strict", True)
     except UnicodeDecodeError:
         return False
     return True
