@@ -63,6 +63,7 @@ cdef object _INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
 cdef object _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 cdef object _INTERNAL_ERROR = CloseCode.INTERNAL_ERROR
 cdef str _TEXT_INVALID = "invalid UTF-8 in a text message"
+cdef str _BUSY = "FrameParser.feed() called while another feed() of the same parser is running"
 cdef bytes _EMPTY = b""
 
 
@@ -410,6 +411,7 @@ cdef class FrameParser:
     cdef unsigned long long _m_size      # wire payload bytes so far
     cdef unsigned long long _m_decoded   # after extensions decoded them
     cdef GrowBuf _msg
+    cdef bint _busy                      # inside feed(): a second feed() must not touch the buffers
     cdef list _m_parts                   # decoded pieces (messages with RSV bits)
     cdef wsf_utf8_state _utf8
     cdef readonly unsigned long long control_frames  # control events returned so far (cheap check)
@@ -420,6 +422,8 @@ cdef class FrameParser:
         self._f_left = -1
 
     def __init__(self, *, client=False, max_message_size=2**20, extensions=()):
+        if self._busy:
+            raise RuntimeError(_BUSY)
         limit, self._extensions, owned = check_options(max_message_size, extensions)
         self._limit = NO_LIMIT if limit >= NO_LIMIT else <unsigned long long>limit
         self._owned = owned
@@ -486,6 +490,9 @@ cdef class FrameParser:
         return events
 
     cdef int _run(self, const unsigned char *data, Py_ssize_t end, list events) except -1:
+        if self._busy:  # another thread, or an extension's decode(): its buffers are in use
+            raise RuntimeError(_BUSY)
+        self._busy = True
         try:
             self._parse(data, end, events)
         except ProtocolError as exc:
@@ -495,6 +502,8 @@ cdef class FrameParser:
         except BaseException:
             self._error = ProtocolError(_INTERNAL_ERROR, "the frame parser failed")
             raise
+        finally:
+            self._busy = False
         return 0
 
     cdef int _parse(self, const unsigned char *data, Py_ssize_t end, list events) except -1:

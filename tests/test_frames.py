@@ -621,3 +621,29 @@ def test_writers_agree_byte_for_byte(c_impl, py_impl):
     for impl in (c_impl, py_impl):
         with pytest.raises(UnicodeEncodeError):
             impl.encode_frame(1, "\ud800")
+
+
+def test_reentrant_feed_is_refused(impl):
+    """An extension (or another thread) calling feed() during feed() gets RuntimeError, never corruption."""
+
+    class Reentrant:
+        rsv_bits = RSV1
+
+        def __init__(self):
+            self.parser = None
+            self.seen = []
+
+        def decode(self, payload, *, rsv, fin, max_size):
+            for call in (lambda: self.parser.feed(raw_frame(2, b"inner")), lambda: self.parser.__init__()):
+                try:
+                    call()
+                except RuntimeError as exc:
+                    self.seen.append(str(exc))
+            return payload
+
+    ext = Reentrant()
+    parser = impl.FrameParser(extensions=[ext])
+    ext.parser = parser
+    assert parser.feed(raw_frame(2, b"x" * 300, rsv=RSV1)) == [impl.BinaryMessage(b"x" * 300)]
+    assert len(ext.seen) == 2 and "another feed()" in ext.seen[0]
+    assert parser.feed(raw_frame(1, b"after")) == [impl.TextMessage("after")]

@@ -57,6 +57,7 @@ _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
 _INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
 _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 _TEXT_INVALID = "invalid UTF-8 in a text message"
+_BUSY = "FrameParser.feed() called while another feed() of the same parser is running"
 
 
 # -- masking ---------------------------------------------------------------------------------------
@@ -210,16 +211,19 @@ class FrameParser:
     """
 
     __slots__ = (
-        "_mask_bit", "_limit", "_extensions", "_owned", "_error", "_hdr",
+        "_mask_bit", "_limit", "_extensions", "_owned", "_error", "_hdr", "_busy",
         "_f_op", "_f_fin", "_f_key", "_f_phase", "_f_left", "_f_parts",
         "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_parts", "_m_utf8", "control_frames",
     )
 
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
                  extensions: Sequence[Any] = ()) -> None:
+        if getattr(self, "_busy", False):
+            raise RuntimeError(_BUSY)
         self._limit, self._extensions, self._owned = check_options(max_message_size, extensions)
         self._mask_bit = 0 if client else 0x80
         self._error: Optional[ProtocolError] = None
+        self._busy = False
         self._hdr = b""  # an incomplete header, waiting for its other bytes
         # the frame whose payload is being read (_f_left < 0: none)
         self._f_op = 0
@@ -268,7 +272,10 @@ class FrameParser:
             raise ProtocolError(self._error.close_code, self._error.reason)
         if type(data) is not bytes:
             data = _as_bytes(data)
+        if self._busy:  # another thread, or an extension's decode(); the twin refuses too
+            raise RuntimeError(_BUSY)
         events: List[Any] = []
+        self._busy = True
         try:
             self._parse(data, events)
         except ProtocolError as exc:
@@ -278,6 +285,8 @@ class FrameParser:
         except BaseException:
             self._error = ProtocolError(CloseCode.INTERNAL_ERROR, "the frame parser failed")
             raise
+        finally:
+            self._busy = False
         return events
 
     def _parse(self, data: bytes, events: List[Any]) -> None:
