@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import sys
 import time
 from typing import Any, AsyncIterator, Deque, Dict, Optional, Tuple, Union
 
@@ -51,6 +52,34 @@ WRITE_LIMIT = 64 * 1024  # queued-but-unwritten bytes that make send() write at 
 READ_BUFFER_SIZE = 256 * 1024
 _CLOSED = State.CLOSED
 _OPEN = State.OPEN
+
+
+if sys.version_info >= (3, 12):
+
+    def _writelines(transport: Any, pieces: list) -> None:
+        """Selector transports send a list with sendmsg (scatter/gather): nothing is joined."""
+        transport.writelines(pieces)
+
+else:
+
+    def _writelines(transport: Any, pieces: list) -> None:
+        """Before 3.12, writelines() joins everything into one new bytes object: copy large
+        payloads at most once (into the transport's buffer, for what the socket did not take) by
+        writing them on their own, as memoryviews; small frames are still joined."""
+        small: list = []
+        for piece in pieces:
+            if len(piece) < _OWN_WRITE:
+                small.append(piece)
+                continue
+            if small:
+                transport.write(b"".join(small) if len(small) > 1 else small[0])
+                small = []
+            transport.write(memoryview(piece))
+        if small:
+            transport.write(b"".join(small) if len(small) > 1 else small[0])
+
+
+_OWN_WRITE = 16 * 1024
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -178,6 +207,10 @@ class Connection(asyncio.BufferedProtocol):
                 self._release_failure()
             if self._ended:
                 raise self._closed_exc()
+            handle = self._flush_handle
+            if handle is not None:  # about to wait: what we sent goes out now, not next turn
+                handle.cancel()
+                self._flush()
             waiter = self._waiter = self._loop.create_future()
             try:
                 await waiter
@@ -442,7 +475,7 @@ class Connection(asyncio.BufferedProtocol):
             if len(out) == 1:
                 self.transport.write(out[0])  # type: ignore[union-attr]
             else:
-                self.transport.writelines(out)  # type: ignore[union-attr]
+                _writelines(self.transport, out)
 
     def _after_io(self) -> None:
         """Write what the sans-I/O layer queued, close the transport when it says so, and keep

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -76,6 +77,8 @@ class _Client:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, port: int) -> None:
         from picows import WSListener, WSMsgType, ws_connect
+
+        logging.getLogger("picows").setLevel(logging.ERROR)  # flow-control chatter
 
         self.loop = loop
         self.binary = WSMsgType.BINARY
