@@ -206,8 +206,34 @@ cdef PyObject *_apply_mask_fast(PyObject *self, PyObject *const *args, Py_ssize_
     return _vectorcall(<PyObject *>_general_apply_mask, args, <size_t>nargs, kwnames)
 
 
+ctypedef PyObject *(*_fastcall)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *) noexcept
+
+
 cdef PyObject *_apply_mask_inplace_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                         PyObject *kwnames) noexcept:
+    """The everyday call: (bytearray, 4-byte bytes) whose result int is cached.
+
+    It calls nothing but the kernel (only above WSF_MASK_SHORT bytes), so it
+    needs no stack frame; every other call goes on through _inplace_next.
+    n < INT_CACHE < NOGIL_THRESHOLD: the GIL is held, the bytearray stays put.
+    """
+    cdef PyObject *result
+    cdef Py_ssize_t n
+    if kwnames == NULL and nargs == 2 and _type(args[0]) == &PyByteArray_Type and _is_key(args[1]):
+        n = _bytearray_size(args[0])
+        if n < INT_CACHE:
+            result = _int_cache[n]
+            if result != NULL:
+                _mask(<unsigned char *>_bytearray_data(args[0]), <const unsigned char *>_bytearray_data(args[0]),
+                      n, <const unsigned char *>_bytes_data(args[1]), 0)
+                _incref(result)
+                return result
+    return _inplace_next(self, args, nargs, kwnames)
+
+
+cdef PyObject *_apply_mask_inplace_offset(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                          PyObject *kwnames) noexcept:
+    """The same with an int offset or a result not cached yet; anything else goes to the general function."""
     cdef PyObject *buffer
     cdef Py_ssize_t n, offset = 0
     if (kwnames == NULL and (nargs == 2 or (nargs == 3 and _type(args[2]) == &PyLong_Type))
@@ -223,6 +249,10 @@ cdef PyObject *_apply_mask_inplace_fast(PyObject *self, PyObject *const *args, P
         _clear_error()  # the general function raises the right error itself
     return _vectorcall(<PyObject *>_general_apply_mask_inplace, args, <size_t>nargs, kwnames)
 
+
+# Called through a pointer so that the compiler keeps it out of line (inlined,
+# its calls would give the fast path a stack frame).
+cdef _fastcall _inplace_next = _apply_mask_inplace_offset
 
 cdef PyMethodDef _fast_defs[2]
 _fast_defs[0].ml_name = "apply_mask"

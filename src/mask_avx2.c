@@ -1,4 +1,5 @@
-/* AVX2 masking: 128 bytes per iteration; long buffers first align dst to 32. */
+/* AVX2 masking: 128 bytes per iteration; long buffers first align dst to 32,
+ * very long out-of-place runs stream past the cache (WSF_MASK_STREAM_FROM). */
 #include "wsf_cpu.h"
 #include "mask.h"
 #if defined(WSF_X86_64)
@@ -17,6 +18,19 @@ void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, size_t n,
     }
     word = wsf_mask_word32(key, phase);
     k = _mm256_set1_epi32((int)word);
+    if (n >= WSF_MASK_STREAM_FROM && dst != src) {  /* dst is 32-byte aligned here */
+        for (; i + 128 <= n; i += 128) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
+            __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
+            __m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
+            __m256i d = _mm256_loadu_si256((const __m256i *)(src + i + 96));
+            _mm256_stream_si256((__m256i *)(dst + i), _mm256_xor_si256(a, k));
+            _mm256_stream_si256((__m256i *)(dst + i + 32), _mm256_xor_si256(b, k));
+            _mm256_stream_si256((__m256i *)(dst + i + 64), _mm256_xor_si256(c, k));
+            _mm256_stream_si256((__m256i *)(dst + i + 96), _mm256_xor_si256(d, k));
+        }
+        _mm_sfence();  /* order the streamed stores before anything that follows */
+    }
     for (; i + 128 <= n; i += 128) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
         __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));

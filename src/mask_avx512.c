@@ -1,5 +1,6 @@
 /* AVX-512BW masking: 256 bytes per iteration and a masked (fault-free) tail,
- * so short frames take one or two instructions and no byte-by-byte loop. */
+ * so short frames take one or two instructions and no byte-by-byte loop;
+ * very long out-of-place runs stream past the cache (WSF_MASK_STREAM_FROM). */
 #include "wsf_cpu.h"
 #include "mask.h"
 #if defined(WSF_X86_64)
@@ -25,6 +26,19 @@ void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, size_t n,
         }
     }
     k = _mm512_set1_epi32((int)wsf_mask_word32(key, phase));
+    if (n >= WSF_MASK_STREAM_FROM && dst != src) {  /* dst is 64-byte aligned here */
+        for (; i + 256 <= n; i += 256) {
+            __m512i a = _mm512_loadu_si512((const void *)(src + i));
+            __m512i b = _mm512_loadu_si512((const void *)(src + i + 64));
+            __m512i c = _mm512_loadu_si512((const void *)(src + i + 128));
+            __m512i d = _mm512_loadu_si512((const void *)(src + i + 192));
+            _mm512_stream_si512((void *)(dst + i), _mm512_xor_si512(a, k));
+            _mm512_stream_si512((void *)(dst + i + 64), _mm512_xor_si512(b, k));
+            _mm512_stream_si512((void *)(dst + i + 128), _mm512_xor_si512(c, k));
+            _mm512_stream_si512((void *)(dst + i + 192), _mm512_xor_si512(d, k));
+        }
+        _mm_sfence();  /* order the streamed stores before anything that follows */
+    }
     for (; i + 256 <= n; i += 256) {
         __m512i a = _mm512_loadu_si512((const void *)(src + i));
         __m512i b = _mm512_loadu_si512((const void *)(src + i + 64));

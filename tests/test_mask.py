@@ -146,6 +146,25 @@ def test_apply_mask_inplace_all_lengths_and_offsets(impl, alignment):
             assert buf[start:start + n] == expected(n, phase), (n, phase, alignment)
 
 
+def test_plain_bytes_and_bytearray_all_lengths(impl):
+    """The everyday call (exact bytes / bytearray, bytes key), which the compiled module serves
+    from a fast path: every length, each twice (first and later calls may differ there), every phase."""
+    for n in list(SMALL_LENGTHS) + BOUNDARY_LENGTHS:
+        data = PAYLOAD[:n]
+        for _ in range(2):
+            assert impl.apply_mask(data, KEY) == expected(n, 0)
+            assert impl.apply_mask(bytearray(data), KEY) == expected(n, 0)
+            buf = bytearray(data)
+            assert impl.apply_mask_inplace(buf, KEY) == n
+            assert buf == expected(n, 0)
+            assert impl.apply_mask_inplace(buf, KEY) == n
+            assert buf == data
+        for phase in PHASES:
+            buf = bytearray(data)
+            assert impl.apply_mask_inplace(buf, KEY, phase) == phase + n
+            assert buf == expected(n, phase), (n, phase)
+
+
 @needs_kernels
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("alignment", ALIGNMENTS)
@@ -230,6 +249,19 @@ def test_big_kernels(kernel, n):
     buf = bytearray(data)
     apply_with(kernel, buf, KEY, 1, out=buf)
     assert buf == lane_mask(data, KEY, 1)
+
+
+@needs_kernels
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("alignment", [1, 33])
+def test_big_kernels_out_of_place_misaligned(kernel, alignment):
+    """Past the streaming threshold (10 MiB) out-of-place results take another path."""
+    n = (10 << 20) + 5
+    data = big_payload(n)
+    buf, start = aligned_slot(n, alignment)
+    mask_c()._apply_mask_with(kernel, data, KEY, 3, out=memoryview(buf)[start:start + n])
+    assert buf[start:start + n] == lane_mask(data, KEY, 3)
+    assert buf[:start] == bytes(start) and buf[start + n:] == bytes(len(buf) - start - n)
 
 
 def test_compiled_equals_pure_python(c_impl, py_impl):

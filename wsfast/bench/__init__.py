@@ -45,9 +45,11 @@ peers are skipped, never fatal.
 
 Timing
 ------
-Each cell is calibrated (``loops`` doubled/scaled until one run lasts at least
-``min_time``), then run ``repeats`` times with the garbage collector off; the
-best (minimum) time per call is shown, the median is kept in the JSON. Times
+Each cell is calibrated (``loops`` scaled until one run lasts at least
+``min_time``), then run ``repeats`` times with the garbage collector off, the
+repeats going round-robin over the row's columns (so that load from the rest
+of the machine falls on every column alike); the best (minimum) time per call
+is shown, the median is kept in the JSON. Times
 are measured with ``time.perf_counter_ns`` and include the bare ``for`` loop
 over ``itertools.repeat`` (a few ns, printed in the header), the same for
 every column.
@@ -69,7 +71,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-__all__ = ["Case", "Settings", "implementations", "peer", "discover", "run", "main"]
+__all__ = ["Case", "Settings", "implementations", "peer", "discover", "measure", "measure_case", "run",
+           "main"]
 
 Timed = Any  # a zero-argument callable, or a tuple (func, *args)
 Pair = Tuple[str, str]
@@ -174,30 +177,79 @@ def _loop_ns_empty(it: Iterable[None]) -> int:
     return time.perf_counter_ns() - t0
 
 
-def measure(timed: Timed, settings: Settings) -> Dict[str, Any]:
-    """Time one callable: calibrate the loop count, then repeat; ns per call."""
-    func, args = _split(timed)
-    inner = _loop(len(args))
+class _Timer:
+    """One cell: a calibrated loop count, then samples (ns per call) taken one at a time."""
+
+    def __init__(self, timed: Timed, settings: Settings) -> None:
+        self.func, self.args = _split(timed)
+        self.inner = _loop(len(self.args))
+        self.settings = settings
+        self.samples: List[float] = []
+        self.loops = 1
+
+    def _run(self, loops: int) -> int:
+        return self.inner(itertools.repeat(None, loops), self.func, *self.args)
+
+    def calibrate(self) -> None:
+        self._run(3)  # warm caches, allocators, lazy setup
+        loops = 1
+        while True:
+            elapsed = self._run(loops)
+            if elapsed >= self.settings.min_time_ns:
+                break
+            # aim a little past the target, growing at most 100x per step
+            scale = self.settings.min_time_ns * 1.2 / max(elapsed, 1)
+            loops = max(loops + 1, int(loops * min(scale, 100.0)))
+        self.loops = loops
+        self.samples.append(elapsed / loops)
+
+    def sample(self) -> None:
+        self.samples.append(self._run(self.loops) / self.loops)
+
+    def result(self) -> Dict[str, Any]:
+        return {"best_ns": min(self.samples), "median_ns": statistics.median(self.samples),
+                "loops": self.loops, "samples_ns": self.samples}
+
+
+def measure_case(funcs: Dict[str, Optional[Timed]], settings: Settings) -> Dict[str, Dict[str, Any]]:
+    """Time every column of one row; the repeats go round-robin over the columns, so
+    that noise from the rest of the machine hits all of them alike and the ratios
+    stay meaningful on a busy box. A column that raises gets {"error": ...}."""
+    timers: Dict[str, _Timer] = {}
+    results: Dict[str, Dict[str, Any]] = {}
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        inner(itertools.repeat(None, 3), func, *args)  # warm caches, allocators, lazy setup
-        loops = 1
-        while True:
-            elapsed = inner(itertools.repeat(None, loops), func, *args)
-            if elapsed >= settings.min_time_ns:
-                break
-            # aim a little past the target, growing at most 100x per step
-            scale = settings.min_time_ns * 1.2 / max(elapsed, 1)
-            loops = max(loops + 1, int(loops * min(scale, 100.0)))
-        samples = [elapsed / loops]
+        for label, timed in funcs.items():
+            if timed is None:
+                continue
+            try:
+                timer = _Timer(timed, settings)
+                timer.calibrate()
+                timers[label] = timer
+            except Exception as exc:
+                results[label] = {"error": f"{type(exc).__name__}: {exc}"}
         for _ in range(settings.repeats - 1):
-            samples.append(inner(itertools.repeat(None, loops), func, *args) / loops)
+            for label, timer in list(timers.items()):
+                try:
+                    timer.sample()
+                except Exception as exc:
+                    results[label] = {"error": f"{type(exc).__name__}: {exc}"}
+                    del timers[label]
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {"best_ns": min(samples), "median_ns": statistics.median(samples), "loops": loops,
-            "samples_ns": samples}
+    for label, timer in timers.items():
+        results[label] = timer.result()
+    return {label: results[label] for label in funcs if label in results}
+
+
+def measure(timed: Timed, settings: Settings) -> Dict[str, Any]:
+    """Time one callable: calibrate the loop count, then repeat; ns per call."""
+    result = measure_case({"x": timed}, settings)["x"]
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    return result
 
 
 # ---------------------------------------------------------------- sections
@@ -245,16 +297,13 @@ def run_section(name: str, module: types.ModuleType, settings: Settings, out=sys
     for case in module.cases(settings.quick):
         row: Dict[str, Any] = {"name": case.name, "size": case.size, "results": {}, "ratios": {},
                                "targets": []}
-        for label, timed in case.funcs.items():
+        for label in case.funcs:
             if label not in columns:
                 columns.append(label)
-            if timed is None:
-                continue
-            try:
-                row["results"][label] = measure(timed, settings)
-            except Exception as exc:
-                row["results"][label] = {"error": f"{type(exc).__name__}: {exc}"}
-                errors.append(f"{case.name} / {label}: {type(exc).__name__}: {exc}")
+        row["results"] = measure_case(case.funcs, settings)
+        for label, res in row["results"].items():
+            if "error" in res:
+                errors.append(f"{case.name} / {label}: {res['error']}")
         for a, b, header in ratios:
             row["ratios"][header] = _ratio(row, (a, b))
         for pair, target in case.targets.items():
