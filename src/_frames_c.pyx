@@ -36,6 +36,7 @@ from wsfast.exceptions import ProtocolError
 from wsfast.frames import check_options, close_fields, decode_extensions, event_bytes, parse_close_payload, short_repr
 
 cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
     int _PyBytes_Resize(PyObject **string, Py_ssize_t newsize) except -1
     const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
@@ -336,7 +337,11 @@ cdef unsigned char *_reserve(GrowBuf *b, Py_ssize_t extra, Py_ssize_t frame_end,
         Py_INCREF(fresh)  # the buffer's own reference; `fresh` goes away with this frame
         b.obj = <PyObject *>fresh
     else:
-        _PyBytes_Resize(&b.obj, cap)
+        try:
+            _PyBytes_Resize(&b.obj, cap)
+        except MemoryError:  # the object is gone (b.obj is NULL): keep the struct consistent
+            b.len = b.cap = 0
+            raise
     b.cap = cap
     return <unsigned char *>PyBytes_AS_STRING(<object>b.obj) + b.len
 
@@ -348,7 +353,11 @@ cdef bytes _take(GrowBuf *b):
         b.len = 0
         return _EMPTY
     if b.len != b.cap:
-        _PyBytes_Resize(&b.obj, b.len)
+        try:
+            _PyBytes_Resize(&b.obj, b.len)
+        except MemoryError:
+            b.len = b.cap = 0
+            raise
     out = <bytes>b.obj
     Py_XDECREF(b.obj)  # `out` holds the reference now
     b.obj = NULL
@@ -670,12 +679,17 @@ cdef class FrameParser:
         """The next piece of the current frame's payload: unmask into place, check text."""
         cdef unsigned char *dst
         cdef GrowBuf *buf
+        cdef Py_ssize_t frame_end
         if self._f_op >= 8:
             dst = self._ctrl + self._ctrl_len
             self._ctrl_len += n
         else:
             buf = &self._frame if self._m_rsv else &self._msg
-            dst = _reserve(buf, n, buf.len + <Py_ssize_t>self._f_left, self._limit)
+            # where the frame ends in the buffer (saturated: a declared 2**63-1 must not overflow)
+            frame_end = PY_SSIZE_T_MAX
+            if self._f_left < PY_SSIZE_T_MAX - buf.len:
+                frame_end = buf.len + <Py_ssize_t>self._f_left
+            dst = _reserve(buf, n, frame_end, self._limit)
             buf.len += n
         if self._f_masked:
             _unmask(dst, src, n, self._f_key, self._f_phase)

@@ -647,3 +647,14 @@ def test_reentrant_feed_is_refused(impl):
     assert parser.feed(raw_frame(2, b"x" * 300, rsv=RSV1)) == [impl.BinaryMessage(b"x" * 300)]
     assert len(ext.seen) == 2 and "another feed()" in ext.seen[0]
     assert parser.feed(raw_frame(1, b"after")) == [impl.TextMessage("after")]
+
+
+def test_huge_declared_continuation_without_limit(impl):
+    # a fragment, then a continuation declaring 2**63-1 bytes: buffered as it comes, no overflow
+    parser = impl.FrameParser(max_message_size=None)
+    wire = raw_frame(2, b"ab", fin=False) + raw_frame(0, b"", length_form=64, length=2**63 - 1)
+    assert parser.feed(wire + xor(b"cdef", KEY)) == []
+    assert parser.in_message
+    with pytest.raises(ProtocolError) as info:  # 2 + (2**63-1) bytes, summed from the headers
+        impl.FrameParser(max_message_size=2**63).feed(wire)
+    assert info.value.close_code == 1009 and str(2**63 + 1) in info.value.reason
