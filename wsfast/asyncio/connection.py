@@ -338,22 +338,26 @@ class Connection(asyncio.BufferedProtocol):
             events = self._receive(self._rview[:nbytes])
         except InvalidState:  # data after EOF: nothing to do
             return
-        if events:
-            messages = self._messages
-            text_cls = self._text_cls
-            binary_cls = self._binary_cls
-            for event in events:
-                kind = type(event)
-                if kind is text_cls or kind is binary_cls:
-                    messages.append(event.data)
-                else:
-                    self._on_event(event)
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            if self._max_queue is not None and len(messages) >= self._max_queue and not self._reading_paused:
-                self._pause_reading()
-        self._after_io()
+        if not events:  # part of a frame (or of the request head): nothing happened yet
+            return
+        messages = self._messages
+        text_cls = self._text_cls
+        binary_cls = self._binary_cls
+        other = False
+        for event in events:
+            kind = type(event)
+            if kind is text_cls or kind is binary_cls:
+                messages.append(event.data)
+            else:
+                self._on_event(event)
+                other = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._max_queue is not None and len(messages) >= self._max_queue and not self._reading_paused:
+            self._pause_reading()
+        if other:  # only control frames, failures and handshake results make output or deadlines
+            self._after_io()
 
     def eof_received(self) -> bool:
         # The peer will send nothing more. A server whose closing handshake is done closes at
