@@ -417,6 +417,7 @@ def test_wss_with_ssl_context(kind, tmp_path):
     run(main())
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_cli_serve_echoes_and_shuts_down_on_ctrl_c(kind):
     env = dict(os.environ)
     if kind == "python":

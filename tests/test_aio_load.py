@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import os
 import random
-import resource
+import sys
 
 import pytest
 from _aio_util import IMPLEMENTATIONS, impl_or_skip, run, wsfast_server
@@ -28,6 +28,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.parametrize("kind", IMPLEMENTATIONS)
 @pytest.fixture(autouse=True)
 def enough_file_descriptors():
     """Two sockets per connection live in this process: make sure the fd limit allows it."""
+    if sys.platform == "win32":  # no RLIMIT_NOFILE; sockets are not limited that way
+        yield
+        return
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = 2 * CONNECTIONS + 256
     if soft < needed:
