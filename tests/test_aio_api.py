@@ -19,6 +19,7 @@ from _aio_util import (
     IMPLEMENTATIONS,
     SIZES,
     binary_of,
+    echo_handler,
     impl_or_skip,
     run,
     text_of,
@@ -447,3 +448,27 @@ def test_cli_serve_echoes_and_shuts_down_on_ctrl_c(kind):
             proc.kill()
             proc.wait()
 
+
+
+def test_awaited_serve_and_serve_forever(kind):
+    from wsfast.asyncio import serve
+
+    async def main():
+        server = await serve(echo_handler, "127.0.0.1", 0, implementation=impl_or_skip(kind))
+        assert server.is_serving()
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        forever = asyncio.ensure_future(server.serve_forever())
+        ws = await connect(url, **client_options(kind))
+        await ws.send("served")
+        assert await ws.recv() == "served"
+        server.close()
+        await asyncio.wait_for(forever, 5)  # serve_forever returns once the server is closed
+        assert not server.is_serving()
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        assert ws.close_code == CloseCode.GOING_AWAY
+        assert not server.connections
+        with pytest.raises(OSError):
+            await connect(url, **client_options(kind, open_timeout=2))
+
+    run(main())
