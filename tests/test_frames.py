@@ -658,3 +658,9 @@ def test_huge_declared_continuation_without_limit(impl):
     with pytest.raises(ProtocolError) as info:  # 2 + (2**63-1) bytes, summed from the headers
         impl.FrameParser(max_message_size=2**63).feed(wire)
     assert info.value.close_code == 1009 and str(2**63 + 1) in info.value.reason
+
+
+@pytest.mark.parametrize("limit,shown", [(None, None), (0, 0), (2**63, 2**63), (2**64 - 2, 2**64 - 2),
+                                         (2**64 - 1, None), (2**80, None)])
+def test_max_message_size_property(impl, limit, shown):
+    assert impl.FrameParser(max_message_size=limit).max_message_size == shown

@@ -65,7 +65,7 @@ class Extension(Protocol):
 def check_options(max_message_size: Optional[int], extensions: Sequence[Any]) -> Tuple[int, tuple, int]:
     """Validate FrameParser options -> (limit, extensions, owned RSV bits).
 
-    ``limit`` is ``max_message_size`` or 2**64 (larger than any frame) for None.
+    ``limit`` is ``max_message_size``, or 2**64 for None (no limit).
     """
     if max_message_size is None:
         limit = 1 << 64
@@ -74,7 +74,8 @@ def check_options(max_message_size: Optional[int], extensions: Sequence[Any]) ->
             raise TypeError(f"max_message_size must be an int or None, not {type(max_message_size).__name__}")
         if max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 (or None for no limit)")
-        limit = min(max_message_size, 1 << 64)
+        # 2**64 - 1 and up: no limit (the compiled parser keeps sizes in 64 bits)
+        limit = max_message_size if max_message_size < (1 << 64) - 1 else 1 << 64
     exts = tuple(extensions)
     owned = 0
     for ext in exts:
