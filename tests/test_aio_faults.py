@@ -363,3 +363,55 @@ def test_oversized_fragmented_message_gets_1009_with_memory_bounded(kind):
 
     run(main(), 60)
 
+
+
+# ---------------------------------------------------------------- protocol violations
+
+
+async def read_frames(reader: asyncio.StreamReader, timeout: float = 5.0) -> list:
+    """(opcode, payload) of server frames until (and including) a close frame."""
+    frames = []
+    while True:
+        b0, b1 = await asyncio.wait_for(reader.readexactly(2), timeout)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", await reader.readexactly(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", await reader.readexactly(8))[0]
+        frames.append((b0 & 0x0F, await reader.readexactly(n)))
+        if b0 & 0x0F == 8:
+            return frames
+
+
+@pytest.mark.parametrize(
+    "bad, code",
+    [
+        (client_frame(5, b"reserved opcode"), CloseCode.PROTOCOL_ERROR),
+        (client_frame(1, b"\xff\xfe not UTF-8"), CloseCode.INVALID_PAYLOAD),
+        (client_frame(2, length=1 << 21), CloseCode.MESSAGE_TOO_BIG),
+    ],
+    ids=["1002", "1007", "1009"],
+)
+def test_messages_before_a_violation_are_echoed_before_the_close(kind, bad, code):
+    handled = []
+
+    async def handler(ws):
+        try:
+            async for message in ws:
+                handled.append(message)
+                await ws.send(message)
+        except ConnectionClosedError as exc:
+            handled.append(exc.code)
+
+    async def main():
+        async with wsfast_server(handler, impl=kind, max_message_size=1 << 20) as (server, url):
+            reader, writer = await raw_handshake(server.sockets[0].getsockname()[1])
+            # two good messages and a violation, in one write (one read for the server)
+            writer.write(client_frame(1, b"first") + client_frame(2, b"second") + bad[:14] + bad[14:64])
+            frames = await read_frames(reader)
+            writer.close()
+        assert frames[:2] == [(1, b"first"), (2, b"second")]  # echoed first, then the failure
+        assert frames[2][0] == 8 and struct.unpack("!H", frames[2][1][:2])[0] == code
+        assert handled == ["first", b"second", code]
+
+    run(main())

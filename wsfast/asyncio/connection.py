@@ -421,8 +421,15 @@ class Connection(asyncio.BufferedProtocol):
             if event.error is not None and self._messages and not self._lost:
                 # the peer broke the protocol after sending messages still waiting to be
                 # received: hold our close frame back until the application has them
-                self._held = self._data_to_send()
-                self._held_handle = self._loop.call_later(self.close_timeout or 10.0, self._release_failure)
+                out = self._data_to_send()
+                if out and out[-1][:1] == b"\x88":  # the close frame that fails the connection
+                    if len(out) > 1:  # frames queued before the failure (echoes, pongs) go now
+                        _writelines(self.transport, out[:-1])
+                    self._held = out[-1:]
+                    self._held_handle = self._loop.call_later(self.close_timeout or 10.0,
+                                                              self._release_failure)
+                elif out:
+                    _writelines(self.transport, out)
             if event.code == CloseCode.ABNORMAL_CLOSURE:
                 self.logger.debug("connection lost without a close frame")
             else:
