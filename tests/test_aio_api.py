@@ -472,3 +472,23 @@ def test_awaited_serve_and_serve_forever(kind):
             await connect(url, **client_options(kind, open_timeout=2))
 
     run(main())
+
+
+def test_failing_handshake_hook_answers_500(kind):
+    def select_subprotocol(offered):
+        if "boom" in offered:
+            raise RuntimeError("hook failure requested by the test")
+        return "not-offered" if "bad" in offered else None
+
+    async def main():
+        async with wsfast_server(impl=kind, select_subprotocol=select_subprotocol) as (server, url):
+            for proto in ("boom", "bad"):
+                with pytest.raises(InvalidStatus) as info:
+                    await connect(url, **client_options(kind, subprotocols=[proto]))
+                assert info.value.response.status == 500
+            async with connect(url, **client_options(kind, subprotocols=["fine"])) as ws:
+                assert ws.subprotocol is None
+                await ws.send("still serving")
+                assert await ws.recv() == "still serving"
+
+    run(main())

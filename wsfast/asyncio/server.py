@@ -117,7 +117,12 @@ class ServerConnection(Connection):
         data = bytes(self._head or b"")
         self._head = self._head_parser = None
         self._receive = self._sansio.receive
-        return self._sansio.receive(data)
+        try:
+            return self._sansio.receive(data)
+        except Exception:  # a user hook (select_subprotocol, extra_headers) failed
+            self.logger.error("accepting the opening handshake failed", exc_info=True)
+            self._send_response(self.respond(500, "Internal Server Error\n"))
+            return []
 
     def _on_handshake_event(self, event: Any) -> None:
         if isinstance(event, Request):  # valid and accepted: the 101 is queued
