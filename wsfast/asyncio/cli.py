@@ -28,9 +28,14 @@ async def echo(ws: Connection) -> None:
 async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
+
+    def request_stop() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no signal handlers
-            loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+            loop.add_signal_handler(signum, request_stop)
     async with serve(echo, args.host, args.port, max_message_size=args.max_message_size,
                      close_timeout=args.close_timeout) as server:
         for sock in server.sockets:

@@ -272,7 +272,7 @@ class Server:
         # one read buffer serves them all
         self._read_buffer = bytearray(READ_BUFFER_SIZE)
         self.connections: Set[ServerConnection] = set()
-        self._server: Optional[asyncio.AbstractServer] = None
+        self._server: Optional[asyncio.Server] = None
         self._closing = False
         self._closed_future: Optional[asyncio.Future] = None
         self._close_task: Optional[asyncio.Task] = None
