@@ -40,7 +40,13 @@ def _compile_args() -> tuple:
     cflags = ["-O3", "-std=c99", "-fno-strict-aliasing", "-Wno-unused-function"]
     ldflags = []
     if _flag("WSFAST_SANITIZE"):
-        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-g", "-O1"]
+        san = [
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined",
+            "-g",
+            "-O1",
+        ]
         cflags += san
         ldflags += san
     return cflags, ldflags

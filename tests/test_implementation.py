@@ -28,7 +28,8 @@ def test_compiled_loads_under_ci():
 
 
 def test_no_extensions_forces_python():
-    out = _run("import wsfast; print(wsfast.IMPLEMENTATION, wsfast.apply_mask.__module__)", WSFAST_NO_EXTENSIONS="1")
+    code = "import wsfast; print(wsfast.IMPLEMENTATION, wsfast.apply_mask.__module__)"
+    out = _run(code, WSFAST_NO_EXTENSIONS="1")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["python", "wsfast._mask_py"]
 
@@ -54,7 +55,7 @@ def test_require_extensions_fails_loudly_when_missing(tmp_path):
 
     pkg = tmp_path / "wsfast"
     shutil.copytree(os.path.dirname(wsfast.__file__), pkg, ignore=shutil.ignore_patterns("*.so", "*.pyd"))
-    code = "import sys; sys.path.insert(0, %r); import wsfast; print(wsfast.IMPLEMENTATION)" % str(tmp_path)
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import wsfast; print(wsfast.IMPLEMENTATION)"
     silent = _run(code)
     assert silent.returncode == 0 and silent.stdout.strip() == "python", silent.stderr
     loud = _run(code, WSFAST_REQUIRE_EXTENSIONS="1")

@@ -34,7 +34,7 @@ class Opcode(enum.IntEnum):
         return self >= 8
 
 
-_APPLICATION_CODES: Dict[int, "CloseCode"] = {}
+_APPLICATION_CODES: Dict[int, CloseCode] = {}
 
 
 class CloseCode(enum.IntEnum):
@@ -58,7 +58,7 @@ class CloseCode(enum.IntEnum):
     TLS_HANDSHAKE = 1015
 
     @classmethod
-    def _missing_(cls, value: object) -> "CloseCode | None":
+    def _missing_(cls, value: object) -> CloseCode | None:
         if isinstance(value, int) and 3000 <= value <= 4999:
             member = _APPLICATION_CODES.get(value)
             if member is None:
