@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Sequence
 
 import pytest
 
@@ -12,10 +13,11 @@ import wsfast
 from wsfast import _impl
 
 
-def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+def _run(code: str, python_flags: Sequence[str] = (), **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WSFAST_")}
     full_env.update(env)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env)
+    cmd = [sys.executable, *python_flags, "-c", code]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env)
 
 
 def test_compiled_loads_under_ci():
@@ -50,15 +52,24 @@ def test_require_extensions_with_no_extensions_conflicts():
 
 
 def test_require_extensions_fails_loudly_when_missing(tmp_path):
-    """Hide the compiled modules (a copy of the package without .so files): import must raise."""
+    """Hide the compiled modules (a copy of the package without .so files): import must raise.
+
+    `python -S` keeps site-packages (and an editable install's import hook) out,
+    so the stripped copy is the package that gets imported.
+    """
     import shutil
 
     pkg = tmp_path / "wsfast"
     shutil.copytree(os.path.dirname(wsfast.__file__), pkg, ignore=shutil.ignore_patterns("*.so", "*.pyd"))
-    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import wsfast; print(wsfast.IMPLEMENTATION)"
-    silent = _run(code)
-    assert silent.returncode == 0 and silent.stdout.strip() == "python", silent.stderr
-    loud = _run(code, WSFAST_REQUIRE_EXTENSIONS="1")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import wsfast; "
+        "print(wsfast.IMPLEMENTATION, wsfast.__file__)"
+    )
+    silent = _run(code, python_flags=["-S"])
+    assert silent.returncode == 0, silent.stderr
+    implementation, location = silent.stdout.split()
+    assert implementation == "python" and location.startswith(str(tmp_path))
+    loud = _run(code, python_flags=["-S"], WSFAST_REQUIRE_EXTENSIONS="1")
     assert loud.returncode != 0
     assert "ImportError" in loud.stderr and "required" in loud.stderr
 
