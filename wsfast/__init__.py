@@ -9,6 +9,7 @@ WSFAST_REQUIRE_EXTENSIONS=1 turns a missing extension into an ImportError.
 from __future__ import annotations
 
 from . import _impl
+from .close import build_close_payload, parse_close_payload
 from .connection import (  # the sans-I/O connection (issue 4)
     ClientConnection,
     ConnectionClosed,
@@ -31,7 +32,6 @@ from .enums import (
     Opcode,
 )
 from .exceptions import ProtocolError, WebSocketError
-from .frames import close_payload
 from .handshake import InvalidHandshake
 
 __version__ = "0.1.0.dev0"
@@ -61,7 +61,8 @@ __all__ = [
     "FrameParser",
     "encode_frame",
     "encode_message",
-    "close_payload",
+    "build_close_payload",
+    "parse_close_payload",
     "TextMessage",
     "BinaryMessage",
     "Ping",

@@ -23,6 +23,7 @@ import struct
 from typing import Any, List, Optional, Sequence, Union
 
 from ._mask_py import check_mask
+from ._mask_py import xor_with_key as _unmask
 from ._utf8_py import Utf8Validator
 from .enums import CloseCode, Opcode
 from .exceptions import ProtocolError
@@ -58,29 +59,6 @@ _INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
 _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 _TEXT_INVALID = "invalid UTF-8 in a text message"
 _BUSY = "FrameParser.feed() called while another feed() of the same parser is running"
-
-
-# -- masking ---------------------------------------------------------------------------------------
-
-# _XOR_TABLES[k] maps every byte b to b ^ k (a bytes.translate table)
-_IDENTITY = int.from_bytes(bytes(range(256)), "little")
-_XOR_TABLES = tuple((_IDENTITY ^ int.from_bytes(bytes((k,)) * 256, "little")).to_bytes(256, "little")
-                    for k in range(256))
-_TRANSLATE_FROM = 512  # below this many bytes the big-int XOR is faster
-
-
-def _unmask(data: bytes, key: bytes) -> Union[bytes, bytearray]:
-    """`data` XORed with `key` (already rotated to the right phase)."""
-    n = len(data)
-    if n < _TRANSLATE_FROM:
-        stream = key * ((n >> 2) + 1)
-        return (int.from_bytes(data, "little") ^ int.from_bytes(stream[:n], "little")).to_bytes(n, "little")
-    buf = bytearray(data)
-    buf[0::4] = buf[0::4].translate(_XOR_TABLES[key[0]])
-    buf[1::4] = buf[1::4].translate(_XOR_TABLES[key[1]])
-    buf[2::4] = buf[2::4].translate(_XOR_TABLES[key[2]])
-    buf[3::4] = buf[3::4].translate(_XOR_TABLES[key[3]])
-    return buf
 
 
 # -- events ----------------------------------------------------------------------------------------

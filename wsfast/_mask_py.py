@@ -1,15 +1,25 @@
 """Pure-Python masking (RFC 6455 section 5.3): the reference twin of _mask_c.
 
-XORing through one big integer keeps the work in C even here: the payload and
-a repeated key become ints, one XOR, and back to bytes.
+Even here the per-byte work stays in C: short payloads are XORed as one big
+integer (payload and repeated key become ints, one XOR, back to bytes); long
+ones as four byte lanes (every 4th byte), each mapped through a 256-byte
+bytes.translate table for its key byte, which is about twice as fast per byte.
 """
 
 from __future__ import annotations
 
 import operator
 import sys
+from typing import Union
 
-__all__ = ["apply_mask", "apply_mask_inplace", "check_mask"]
+__all__ = ["apply_mask", "apply_mask_inplace", "check_mask", "xor_with_key"]
+
+# _XOR_TABLES[k] maps every byte b to b ^ k (a bytes.translate table)
+_IDENTITY = int.from_bytes(bytes(range(256)), "little")
+_XOR_TABLES = tuple(
+    (_IDENTITY ^ int.from_bytes(bytes((k,)) * 256, "little")).to_bytes(256, "little") for k in range(256)
+)
+_TRANSLATE_FROM = 512  # below this many bytes the big-int XOR is faster
 
 
 def check_mask(mask: object) -> bytes:
@@ -26,14 +36,18 @@ def check_mask(mask: object) -> bytes:
     return key
 
 
-def _xor(payload: bytes, key: bytes, phase: int) -> bytes:
-    n = len(payload)
-    if n == 0:
-        return b""
-    rotated = key[phase:] + key[:phase]
-    stream = rotated * (n // 4 + 1)
-    mixed = int.from_bytes(payload, "little") ^ int.from_bytes(stream[:n], "little")
-    return mixed.to_bytes(n, "little")
+def xor_with_key(data: bytes, key: bytes) -> Union[bytes, bytearray]:
+    """`data` XORed with the 4-byte `key` repeated from its first byte (key already rotated to the phase)."""
+    n = len(data)
+    if n < _TRANSLATE_FROM:
+        stream = key * ((n >> 2) + 1)
+        return (int.from_bytes(data, "little") ^ int.from_bytes(stream[:n], "little")).to_bytes(n, "little")
+    buf = bytearray(data)
+    buf[0::4] = buf[0::4].translate(_XOR_TABLES[key[0]])
+    buf[1::4] = buf[1::4].translate(_XOR_TABLES[key[1]])
+    buf[2::4] = buf[2::4].translate(_XOR_TABLES[key[2]])
+    buf[3::4] = buf[3::4].translate(_XOR_TABLES[key[3]])
+    return buf
 
 
 def apply_mask(data: object, mask: object) -> bytes:
@@ -46,7 +60,7 @@ def apply_mask(data: object, mask: object) -> bytes:
             payload = bytes(memoryview(data))  # type: ignore[arg-type]
         except TypeError:
             raise TypeError(f"data must be a bytes-like object, not {type(data).__name__}") from None
-    return _xor(payload, key, 0)
+    return bytes(xor_with_key(payload, key))
 
 
 def apply_mask_inplace(buffer: object, mask: object, offset: int = 0) -> int:
@@ -63,7 +77,8 @@ def apply_mask_inplace(buffer: object, mask: object, offset: int = 0) -> int:
             raise TypeError("buffer must be C-contiguous")
         offset = _check_offset(offset)
         with view.cast("B") as raw:
-            raw[:] = _xor(bytes(raw), key, offset & 3)
+            phase = offset & 3
+            raw[:] = xor_with_key(bytes(raw), key[phase:] + key[:phase])
         return offset + view.nbytes
 
 

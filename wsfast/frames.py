@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Optional, Protocol, Sequence, Tuple
 
-from .enums import CloseCode, is_sendable_close_code, is_valid_received_close_code
+from .enums import CloseCode, is_valid_received_close_code
 from .exceptions import ProtocolError
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "RSV1",
     "RSV2",
     "RSV3",
-    "close_payload",
     "parse_close_payload",
 ]
 
@@ -119,27 +118,6 @@ def parse_close_payload(payload: bytes) -> Tuple[CloseCode, str]:
     except UnicodeDecodeError:
         raise ProtocolError(CloseCode.INVALID_PAYLOAD, "close reason is not valid UTF-8") from None
     return CloseCode(code), reason
-
-
-def close_payload(code: Optional[int] = CloseCode.NORMAL, reason: str = "") -> bytes:
-    """The payload of a close frame to send: 2-byte code + UTF-8 reason (<= 125 bytes).
-
-    ``code=None`` (or 1005, "no status") gives an empty payload, which must
-    then have no reason. Codes that may not go on the wire (1004-1006, 1015,
-    < 1000, ...) raise ValueError, as does a reason longer than 123 bytes.
-    """
-    if code is None or code == CloseCode.NO_STATUS_RECEIVED:
-        if reason:
-            raise ValueError("a close frame without a status code cannot carry a reason")
-        return b""
-    if isinstance(code, bool) or not isinstance(code, int):
-        raise TypeError(f"close code must be an int, not {type(code).__name__}")
-    if not is_sendable_close_code(code):
-        raise ValueError(f"close code {code} may not be sent")
-    encoded = reason.encode("utf-8")
-    if len(encoded) > MAX_CONTROL_PAYLOAD - 2:
-        raise ValueError(f"close reason is {len(encoded)} bytes long; at most 123 fit in a close frame")
-    return _CLOSE_CODE.pack(code) + encoded
 
 
 def event_bytes(data: object, what: str) -> bytes:
