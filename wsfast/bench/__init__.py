@@ -364,7 +364,7 @@ def _print_targets(rows: List[Dict[str, Any]], out) -> None:
             else:
                 verdict, value = ("ok" if t["met"] else "MISSED"), f"{t['ratio']:.2f}x"
             lines.append(f"  {row['name']}: {t['a']} vs {t['b']} = {value}, "
-                         f"target >= {t['target']}x: {verdict}")
+                         f"target >= {t['target']:.2f}x: {verdict}")
     if lines:
         print("targets (+ met, ! missed):", file=out)
         for line in lines:
