@@ -50,7 +50,7 @@ __all__ = ["FrameParser", "encode_frame", "encode_message", "TextMessage", "Bina
 cdef enum:
     MAX_CONTROL = 125
     NOGIL_THRESHOLD = 262144   # payloads at least this long are unmasked with the GIL released
-    PREALLOC_UNLIMITED = 16777216  # without a size limit, never reserve more than this ahead of data
+    PREALLOC_AHEAD = 16777216  # never reserve more than this ahead of the data received
 
 cdef unsigned long long NO_LIMIT = 0xFFFFFFFFFFFFFFFFULL
 
@@ -314,9 +314,11 @@ cdef unsigned char *_reserve(GrowBuf *b, Py_ssize_t extra, Py_ssize_t frame_end,
                              unsigned long long limit) except NULL:
     """Room for `extra` more bytes; `frame_end` = bytes in use once the current frame is in.
 
-    Grows to the end of the current frame at once (the size limit bounds it;
-    without one, by PREALLOC_UNLIMITED ahead of the data), and at least doubles,
-    so many small fragments cost amortized O(1) each.
+    Grows to the end of the current frame at once, but never more than
+    PREALLOC_AHEAD beyond the data (a header alone must not make us allocate
+    what a large size limit allows: that could fail where the pure twin, which
+    buffers what arrives, does not), and at least doubles, so many small
+    fragments cost amortized O(1) each.
     """
     cdef Py_ssize_t need = b.len + extra
     cdef Py_ssize_t cap
@@ -324,8 +326,8 @@ cdef unsigned char *_reserve(GrowBuf *b, Py_ssize_t extra, Py_ssize_t frame_end,
     if need <= b.cap:
         return <unsigned char *>PyBytes_AS_STRING(<object>b.obj) + b.len
     cap = frame_end
-    if limit == NO_LIMIT and cap - need > PREALLOC_UNLIMITED:
-        cap = need + PREALLOC_UNLIMITED
+    if cap - need > PREALLOC_AHEAD:
+        cap = need + PREALLOC_AHEAD
     if cap < 2 * b.cap:
         cap = 2 * b.cap
         if limit != NO_LIMIT and <unsigned long long>cap > limit:

@@ -660,6 +660,15 @@ def test_huge_declared_continuation_without_limit(impl):
     assert info.value.close_code == 1009 and str(2**63 + 1) in info.value.reason
 
 
+@pytest.mark.parametrize("limit", [2**50, 2**63, None])
+def test_huge_declared_frame_under_a_huge_limit_is_buffered_as_it_comes(impl, limit):
+    # a header alone must not make the parser reserve what the limit allows (2**49 bytes: MemoryError)
+    parser = impl.FrameParser(max_message_size=limit)
+    wire = raw_frame(2, b"", length_form=64, length=2**49)
+    assert parser.feed(wire + xor(b"abcdef", KEY)) == []
+    assert parser.feed(xor(b"ghij", KEY)) == [] and parser.in_message and not parser.failed
+
+
 @pytest.mark.parametrize("limit,shown", [(None, None), (0, 0), (2**63, 2**63), (2**64 - 2, 2**64 - 2),
                                          (2**64 - 1, None), (2**80, None)])
 def test_max_message_size_property(impl, limit, shown):
