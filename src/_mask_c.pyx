@@ -14,6 +14,7 @@ same as wsfast._mask_py).
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.number cimport PyNumber_Index
 from cpython.object cimport PyObject, PyTypeObject
 from libc.string cimport memcpy
 
@@ -101,12 +102,25 @@ def apply_mask(data, mask):
     return out
 
 
+cdef Py_ssize_t _offset_arg(object offset) except? -1:
+    """Like the twin's _check_offset, checked after the mask and the buffer (same exception for any bad call)."""
+    try:
+        value = PyNumber_Index(offset)
+    except TypeError:
+        raise TypeError(f"offset must be an integer, not {type(offset).__name__}") from None
+    if value > PY_SSIZE_T_MAX or value < -PY_SSIZE_T_MAX - 1:
+        raise OverflowError("offset does not fit in a C ssize_t")
+    if value < 0:
+        raise ValueError("offset must be >= 0")
+    return <Py_ssize_t>value
+
+
 @cython.binding(False)
-def apply_mask_inplace(buffer, mask, Py_ssize_t offset=0):
+def apply_mask_inplace(buffer, mask, offset=0):
     """XOR a writable buffer in place, `offset` payload bytes into the mask; return the new offset."""
     cdef unsigned char key[4]
     cdef Py_buffer view
-    cdef Py_ssize_t n
+    cdef Py_ssize_t n, off
     _read_key(mask, key)
     try:
         PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
@@ -115,13 +129,12 @@ def apply_mask_inplace(buffer, mask, Py_ssize_t offset=0):
     except BufferError as exc:
         raise TypeError(f"buffer must be a writable, C-contiguous bytes-like object ({exc})") from None
     try:
-        if offset < 0:
-            raise ValueError("offset must be >= 0")
+        off = _offset_arg(offset)
         n = view.len
-        _mask(<unsigned char *>view.buf, <const unsigned char *>view.buf, n, key, <size_t>offset & 3)
+        _mask(<unsigned char *>view.buf, <const unsigned char *>view.buf, n, key, <size_t>off & 3)
     finally:
         PyBuffer_Release(&view)
-    return <object>offset + n  # a Python int: offset + n may pass PY_SSIZE_T_MAX
+    return <object>off + n  # a Python int: offset + n may pass PY_SSIZE_T_MAX
 
 
 # ---------------------------------------------------------------- fast entry points

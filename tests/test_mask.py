@@ -594,6 +594,17 @@ def test_bad_mask_checked_before_buffer(impl):
         impl.apply_mask_inplace(b"read-only", b"abc")
 
 
+@pytest.mark.parametrize("offset", [2**70, -(2**70), "x", 1.5], ids=repr)
+def test_bad_offset_checked_after_mask_and_buffer(impl, offset):
+    """A bad mask or buffer is reported before a bad offset, by both implementations."""
+    with pytest.raises(ValueError):
+        impl.apply_mask_inplace(bytearray(3), b"abc", offset)
+    with pytest.raises(TypeError):
+        impl.apply_mask_inplace(b"read-only", KEY, offset)
+    with pytest.raises(TypeError):
+        impl.apply_mask_inplace(b"read-only", KEY, offset=offset)
+
+
 @needs_kernels
 def test_kernel_helper_rejects_unknown_kernel():
     with pytest.raises(ValueError):
