@@ -22,7 +22,7 @@ import os
 import struct
 from typing import Any, List, Optional, Sequence, Union
 
-from ._mask_py import check_mask
+from ._mask_py import as_bytes, check_mask
 from ._mask_py import xor_with_key as _unmask
 from ._utf8_py import Utf8Validator
 from .enums import CloseCode, Opcode
@@ -249,7 +249,7 @@ class FrameParser:
         if self._error is not None:
             raise ProtocolError(self._error.close_code, self._error.reason)
         if type(data) is not bytes:
-            data = _as_bytes(data)
+            data = as_bytes(data, "data")
         if self._busy:  # another thread, or an extension's decode(); the twin refuses too
             raise RuntimeError(_BUSY)
         events: List[Any] = []
@@ -466,13 +466,6 @@ class FrameParser:
         self._m_parts = []
         self._m_utf8 = None
         events.append(ev)
-
-
-def _as_bytes(data: object) -> bytes:
-    try:
-        return bytes(memoryview(data))  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"data must be a bytes-like object, not {type(data).__name__}") from None
 
 
 # -- writer ----------------------------------------------------------------------------------------

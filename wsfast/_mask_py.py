@@ -12,7 +12,7 @@ import operator
 import sys
 from typing import Union
 
-__all__ = ["apply_mask", "apply_mask_inplace", "check_mask", "xor_with_key"]
+__all__ = ["apply_mask", "apply_mask_inplace", "as_bytes", "check_mask", "xor_with_key"]
 
 # _XOR_TABLES[k] maps every byte b to b ^ k (a bytes.translate table)
 _IDENTITY = int.from_bytes(bytes(range(256)), "little")
@@ -22,15 +22,19 @@ _XOR_TABLES = tuple(
 _TRANSLATE_FROM = 512  # below this many bytes the big-int XOR is faster
 
 
+def as_bytes(data: object, name: str) -> bytes:
+    """`data` (any bytes-like object) as bytes; TypeError naming the argument `name` otherwise."""
+    if type(data) is bytes:
+        return data  # type: ignore[return-value]
+    try:
+        return bytes(memoryview(data))  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, not {type(data).__name__}") from None
+
+
 def check_mask(mask: object) -> bytes:
     """The 4-byte key as bytes; TypeError for non-buffers, ValueError for a wrong length."""
-    if isinstance(mask, bytes):
-        key = mask
-    else:
-        try:
-            key = bytes(memoryview(mask))  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(f"mask must be a bytes-like object, not {type(mask).__name__}") from None
+    key = as_bytes(mask, "mask")
     if len(key) != 4:
         raise ValueError(f"mask must be exactly 4 bytes, got {len(key)}")
     return key
@@ -53,14 +57,7 @@ def xor_with_key(data: bytes, key: bytes) -> Union[bytes, bytearray]:
 def apply_mask(data: object, mask: object) -> bytes:
     """Return `data` XORed with the 4-byte `mask`, as new bytes."""
     key = check_mask(mask)
-    if isinstance(data, bytes):
-        payload = data
-    else:
-        try:
-            payload = bytes(memoryview(data))  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(f"data must be a bytes-like object, not {type(data).__name__}") from None
-    return bytes(xor_with_key(payload, key))
+    return bytes(xor_with_key(as_bytes(data, "data"), key))
 
 
 def apply_mask_inplace(buffer: object, mask: object, offset: int = 0) -> int:
