@@ -471,6 +471,21 @@ def test_extension_rules(impl):
         assert error is not None and error.close_code == code, wire
 
 
+@pytest.mark.parametrize("kind", [bytearray, memoryview, type("BytesSubclass", (bytes,), {})])
+def test_extension_may_return_any_bytes_like_object(impl, kind):
+    class Wrapping:
+        rsv_bits = RSV1
+
+        def decode(self, payload, *, rsv, fin, max_size):
+            return kind(payload[::-1])
+
+    parser = impl.FrameParser(extensions=[Wrapping()])
+    wire = raw_frame(1, b"cba", rsv=RSV1) + raw_frame(2, b"on", rsv=RSV1, fin=False) + raw_frame(0, b"ff")
+    events = parser.feed(wire)
+    assert events == [impl.TextMessage("abc"), impl.BinaryMessage(b"noff")]
+    assert type(events[1].data) is bytes
+
+
 def test_extension_errors_propagate(impl):
     class Broken:
         rsv_bits = RSV1

@@ -94,7 +94,7 @@ def decode_extensions(extensions: tuple, payload: bytes, rsv: int, fin: bool, ro
     for ext in reversed(extensions):
         if ext.rsv_bits & rsv:
             payload = ext.decode(payload, rsv=rsv, fin=fin, max_size=room)
-            if not isinstance(payload, bytes):
+            if type(payload) is not bytes:  # exact bytes: the compiled parser accepts no subclass
                 payload = bytes(payload)
     return payload
 
