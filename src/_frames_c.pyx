@@ -33,7 +33,8 @@ import os
 from wsfast._mask_py import check_mask
 from wsfast.enums import CloseCode, Opcode
 from wsfast.exceptions import ProtocolError
-from wsfast.frames import check_options, close_fields, decode_extensions, event_bytes, parse_close_payload, short_repr
+from wsfast.frames import (check_options, close_fields, decode_extensions, event_bytes, event_text, parse_close_payload,
+                           short_repr)
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -96,8 +97,8 @@ cdef class TextMessage:
     opcode = _OP_TEXT
     _fields = ("data",)
 
-    def __init__(self, str data not None):
-        self.data = data
+    def __init__(self, data):
+        self.data = event_text(data, "TextMessage")
 
     def __eq__(self, other):
         return _fields_equal(self, other, ("data",))

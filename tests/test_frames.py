@@ -547,6 +547,17 @@ def test_event_classes(impl):
         impl.Close(1004)
 
 
+def test_text_event_takes_str_subclasses_as_plain_str(impl):
+    # like BinaryMessage with a bytes subclass: the event holds the exact built-in type
+    class Text(str):
+        pass
+
+    event = impl.TextMessage(Text("hé"))
+    assert event == impl.TextMessage("hé") and type(event.data) is str
+    with pytest.raises(TypeError, match="TextMessage data must be str, not NoneType"):
+        impl.TextMessage(None)
+
+
 def test_events_compare_across_implementations(c_impl, py_impl):
     pairs = [
         (c_impl.TextMessage("x"), py_impl.TextMessage("x")),

@@ -33,6 +33,7 @@ from .frames import (
     close_fields,
     decode_extensions,
     event_bytes,
+    event_text,
     parse_close_payload,
     short_repr,
 )
@@ -100,9 +101,7 @@ class TextMessage(_Event):
     opcode = Opcode.TEXT
 
     def __init__(self, data: str) -> None:
-        if not isinstance(data, str):
-            raise TypeError(f"TextMessage data must be str, not {type(data).__name__}")
-        self.data = data
+        self.data = event_text(data, "TextMessage")
 
 
 class BinaryMessage(_Event):

@@ -132,6 +132,15 @@ def event_bytes(data: object, what: str) -> bytes:
         raise TypeError(f"{what} data must be bytes, not {type(data).__name__}") from None
 
 
+def event_text(data: object, what: str) -> str:
+    """An event constructor's str argument: str as is, a str subclass as a plain str."""
+    if type(data) is str:
+        return data  # type: ignore[return-value]
+    if isinstance(data, str):
+        return str.__str__(data)
+    raise TypeError(f"{what} data must be str, not {type(data).__name__}")
+
+
 _NO_WIRE_CODES = (CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE, CloseCode.TLS_HANDSHAKE)
 
 
