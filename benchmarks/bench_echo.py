@@ -19,6 +19,7 @@ import importlib
 import os
 
 import pytest
+from _summary import print_past_capture, ratio_lines
 
 from wsfast.bench import echo
 
@@ -62,27 +63,10 @@ def clients():
 @pytest.fixture(scope="module", autouse=True)
 def _ratio_summary(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or not _results:
-        return
-    lines = ["", "echo ratios (min times; 'a/b' = how many times faster a is than b):"]
-    for name, size, _ in SIZES:
-        cells = []
-        for pair in RATIOS:
-            a, b = (_results.get((name, label)) for label in pair)
-            if a is None or b is None:
-                continue
-            ratio = b / a
-            goal = TARGETS.get((size, pair))
-            verdict = "" if goal is None else f" (target {goal}x: {'ok' if ratio >= goal else 'MISSED'})"
-            cells.append(f"{pair[0]}/{pair[1]} {ratio:.2f}x{verdict}")
-        if cells:
-            lines.append(f"  {name:>7}: " + "; ".join(cells))
-    # teardown output is captured like a test's: print past the capture
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        for line in lines:
-            reporter.write_line(line)
+    if _results:
+        rows = [(name, size) for name, size, _ in SIZES]
+        lines = ratio_lines("echo", rows, RATIOS, _results, lambda size, pair: TARGETS.get((size, pair)))
+        print_past_capture(request, lines)
 
 
 @pytest.mark.parametrize("server", echo.SERVERS)

@@ -25,6 +25,7 @@ import os
 import time
 
 import pytest
+from _summary import print_past_capture, ratio_lines
 
 from wsfast import _impl
 
@@ -80,24 +81,8 @@ _results: dict = {}
 @pytest.fixture(scope="module", autouse=True)
 def _ratio_summary(request):
     yield
-    if not _results:
-        return
-    lines = ["", "masking ratios (min times; 'a/b' = how many times faster a is than b):"]
-    for size_name, size in SIZES:
-        cells = []
-        for pair in RATIOS:
-            a, b = (_results.get((size_name, label)) for label in pair)
-            if a is None or b is None:
-                continue
-            ratio = b / a
-            goal = target(size, pair)
-            verdict = "" if goal is None else (f" (target {goal}x: {'ok' if ratio >= goal else 'MISSED'})")
-            cells.append(f"{pair[0]}/{pair[1]} {ratio:.2f}x{verdict}")
-        if cells:
-            lines.append(f"  {size_name:>6}: " + "; ".join(cells))
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print("\n".join(lines), flush=True)
+    if _results:
+        print_past_capture(request, ratio_lines("masking", SIZES, RATIOS, _results, target))
 
 
 def _run(benchmark, func, args):

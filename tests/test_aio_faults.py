@@ -100,16 +100,8 @@ def client_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, length:
 
 async def read_close_frame(reader: asyncio.StreamReader, timeout: float = 5.0) -> int:
     """Read server frames until a close frame; return its code."""
-    while True:
-        b0, b1 = await asyncio.wait_for(reader.readexactly(2), timeout)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", await reader.readexactly(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", await reader.readexactly(8))[0]
-        payload = await reader.readexactly(n)
-        if b0 & 0x0F == 8:
-            return struct.unpack("!H", payload[:2])[0]
+    frames = await read_frames(reader, timeout)
+    return struct.unpack("!H", frames[-1][1][:2])[0]
 
 
 # ---------------------------------------------------------------- processes that die or freeze
