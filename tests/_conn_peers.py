@@ -24,12 +24,12 @@ from websockets.frames import Opcode as WSOP
 from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import CloseReason
 
-from wsfast import handshake as hs
-from wsfast.connection import (
-    ClientConnection,
+from wsfast.http11 import Request, Response
+from wsfast.protocol import (
+    ClientProtocol,
     ConnectionFailed,
     HandshakeFailed,
-    ServerConnection,
+    ServerProtocol,
     State,
 )
 
@@ -58,9 +58,9 @@ class End:
 
 
 def normalize_wsfast(ev) -> tuple:
-    if isinstance(ev, hs.Request):
+    if isinstance(ev, Request):
         return ("request", ev.path)
-    if isinstance(ev, hs.Response):
+    if isinstance(ev, Response):
         return ("open",)
     if isinstance(ev, HandshakeFailed):
         return ("handshake_failed", ev.response.status if ev.response is not None else None)
@@ -81,10 +81,14 @@ def normalize_wsfast(ev) -> tuple:
 
 
 class WsfastEnd(End):
-    def __init__(self, conn) -> None:
+    """A wsfast protocol; as a server it answers each request the way an I/O layer does
+    (``answer(protocol, request)`` -> Response; default: ``accept``)."""
+
+    def __init__(self, conn, answer=None) -> None:
         self.conn = conn
         self.name = f"wsfast {type(conn).__name__} ({conn.implementation})"
         self.raw_events: list = []
+        self.answer = answer or (lambda protocol, request: protocol.accept(request))
 
     def out(self):
         data = b"".join(self.conn.data_to_send())
@@ -99,7 +103,12 @@ class WsfastEnd(End):
     def events(self):
         evs = self.conn.events()
         self.raw_events += evs
-        return [normalize_wsfast(ev) for ev in evs]
+        normalized = [normalize_wsfast(ev) for ev in evs]
+        for ev in evs:
+            if isinstance(ev, Request) and isinstance(self.conn, ServerProtocol):
+                self.conn.send_response(self.answer(self.conn, ev))
+                normalized += self.events()  # frames sent early are parsed once the 101 is out
+        return normalized
 
 
 # ---------------------------------------------------------------- websockets
@@ -351,10 +360,10 @@ def make_pair(ours: str, peer: str, impl, **options):
     """(wire, our WsfastEnd, peer end), handshake done. ours: "server" or "client";
     peer: "websockets" or "wsproto"."""
     if ours == "server":
-        conn = ServerConnection(impl=impl, **options)
+        conn = ServerProtocol(impl=impl, **options)
         other = WebsocketsClient() if peer == "websockets" else WsprotoClient()
     else:
-        conn = ClientConnection(URI, impl=impl, **options)
+        conn = ClientProtocol(URI, impl=impl, **options)
         other = WebsocketsServer() if peer == "websockets" else WsprotoServer()
     me = WsfastEnd(conn)
     wire = Wire(me, other)

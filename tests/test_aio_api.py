@@ -96,6 +96,7 @@ def test_client_close_is_seen_by_the_server(kind):
         except ConnectionClosedError as exc:  # 4000 is not a "normal" close
             seen["exc"] = exc
         seen["code"], seen["reason"] = ws.close_code, ws.close_reason
+        seen_it.set()
 
     async def main():
         async with wsfast_server(handler, impl=kind) as (server, url):
@@ -103,10 +104,11 @@ def test_client_close_is_seen_by_the_server(kind):
             await ws.close(4000, "client says bye")
             # close_code / close_reason are the peer's close frame: it echoed the code, no reason
             assert ws.close_code == 4000 and ws.close_reason == ""
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(seen_it.wait(), 10)
         assert seen["code"] == 4000 and seen["reason"] == "client says bye"
         assert seen["exc"].code == 4000
 
+    seen_it = asyncio.Event()
     run(main())
 
 
@@ -177,22 +179,39 @@ def test_ping_returns_an_awaitable_pong(kind):
 
 
 def test_unanswered_ping_fails_when_the_connection_closes(kind):
-    async def handler(ws):
-        await asyncio.sleep(0.2)
-        ws.transport.abort()  # never answers: a dead peer
+    """A peer that completes the handshake, never answers pings, then vanishes: the waiter of
+    our ping fails with the connection's ConnectionClosedError (1006)."""
+    from wsfast.handshake import accept_key
+    from wsfast.http11 import RequestParser
+
+    got_ping = asyncio.Event()
+
+    async def mute_peer(reader, writer):
+        parser = RequestParser()
+        request = None
+        while request is None:
+            request = parser.feed(await reader.read(4096))
+        key = request.headers["Sec-WebSocket-Key"]
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n")
+        data = parser.trailing
+        while len(data) < 2 or data[0] != 0x89:  # wait for the ping frame itself
+            data += await reader.read(4096)
+        got_ping.set()
+        writer.transport.abort()  # gone, without a pong or a close frame
 
     async def main():
-        async with wsfast_server(handler, impl=kind) as (server, url):
-            ws = await connect(url, **client_options(kind))
-            await asyncio.sleep(0.05)
-            ws.transport.pause_reading()  # the pong must not arrive
-            waiter = await ws.ping()
-            ws.transport.resume_reading()
-            await ws.wait_closed()
-            if not waiter.done() or waiter.exception() is not None:
-                with pytest.raises(ConnectionClosedError):
-                    await waiter
-            assert ws.close_code == CloseCode.ABNORMAL_CLOSURE
+        peer = await asyncio.start_server(mute_peer, "127.0.0.1", 0)
+        port = peer.sockets[0].getsockname()[1]
+        ws = await connect(f"ws://127.0.0.1:{port}", **client_options(kind, ping_interval=None))
+        waiter = await ws.ping()
+        await asyncio.wait_for(got_ping.wait(), 10)
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        with pytest.raises(ConnectionClosedError) as info:
+            await waiter
+        assert info.value.code == CloseCode.ABNORMAL_CLOSURE
+        assert ws.close_code == CloseCode.ABNORMAL_CLOSURE
+        peer.close()
 
     run(main())
 
@@ -234,16 +253,25 @@ def test_oversized_message_closes_with_1009(kind):
 
 
 def test_max_queue_pauses_reading_until_the_handler_catches_up(kind):
+    """With max_queue=4 and a handler that does not read, the server stops reading the socket
+    (seen through the transport's public is_reading()), so TCP backpressure reaches the
+    client, whose sends block; once the handler reads, every message arrives, in order."""
     state = {}
+    release = asyncio.Event()
+    count = 200
+    unit = 50 * 1000  # 10 MB in all: more than the kernel's socket buffers hold
 
     async def handler(ws):
-        await asyncio.sleep(0.3)  # let messages pile up
-        state["paused"] = ws._reading_paused
-        state["queued"] = len(ws._messages)
+        deadline = asyncio.get_running_loop().time() + 20
+        while ws.transport.is_reading():  # messages pile up until the queue is full
+            assert asyncio.get_running_loop().time() < deadline, "reading never paused"
+            await asyncio.sleep(0.01)
+        state["paused"] = True
+        await release.wait()
         got = []
         async for message in ws:
             got.append(message)
-            if len(got) == 200:
+            if len(got) == count:
                 break
         state["got"] = got
         await ws.send("done")
@@ -251,15 +279,20 @@ def test_max_queue_pauses_reading_until_the_handler_catches_up(kind):
     async def main():
         async with wsfast_server(handler, impl=kind, max_queue=4) as (server, url), \
                 connect(url, **client_options(kind)) as ws:
-            for i in range(200):
-                await ws.send(f"{i:05d}" * 2000)  # 10 KB each: more than the queue
-            assert await asyncio.wait_for(ws.recv(), 10) == "done"
-        assert state["paused"] is True
-        # reading stopped once 4 messages waited (one read may complete a few more)
-        assert 4 <= state["queued"] < 200
-        assert state["got"] == [f"{i:05d}" * 2000 for i in range(200)]
+            async def sender():
+                for i in range(count):
+                    await ws.send(f"{i:05d}" * (unit // 5))
 
-    run(main())
+            sending = asyncio.create_task(sender())
+            done, _ = await asyncio.wait([sending], timeout=3)
+            # the server stopped reading: the client cannot have pushed 10 MB through
+            assert not done and state.get("paused") is True
+            release.set()
+            await asyncio.wait_for(sending, 30)
+            assert await asyncio.wait_for(ws.recv(), 30) == "done"
+        assert state["got"] == [f"{i:05d}" * (unit // 5) for i in range(count)]
+
+    run(main(), 90)
 
 
 def test_request_headers_path_and_addresses(kind):

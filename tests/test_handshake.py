@@ -7,8 +7,12 @@ import base64
 
 import pytest
 
+from wsfast import exceptions as exc
 from wsfast import handshake as hs
-from wsfast.connection import HandshakeFailed, ServerConnection, State
+from wsfast import headers as hdr
+from wsfast import http11
+from wsfast import uri as wsuri
+from wsfast.protocol import HandshakeFailed, ServerProtocol, State
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -54,23 +58,34 @@ def parse_response(raw: bytes):
 
 
 def serve(raw: bytes, **options):
-    """Feed `raw` to a ServerConnection; (connection, events, parsed response)."""
-    conn = ServerConnection(**options)
+    """Feed `raw` to a ServerProtocol and answer its request with accept(), as an I/O layer does;
+    (protocol, events, parsed response)."""
+    conn = ServerProtocol(**options)
     conn.receive_data(raw)
     events = conn.events()
+    for event in events:
+        if isinstance(event, http11.Request):
+            conn.send_response(conn.accept(event))
     out = conn.bytes_to_send()
     return conn, events, parse_response(out) if out else None
 
 
 def rejected(raw: bytes, **options):
+    """The refusal of `raw`: either at once (not even well-formed HTTP: HandshakeFailed) or by
+    accept() (a request that is no acceptable upgrade: handshake_exc); (status, headers, body)."""
     conn, events, response = serve(raw, **options)
     assert response is not None, "a rejected request must get a response"
     status, headers, body = response
     assert conn.state is State.CLOSED
     assert conn.should_close_transport
-    assert len(events) == 1 and isinstance(events[0], HandshakeFailed)
-    error = events[0].error
-    assert isinstance(error, hs.InvalidRequest) and error.status == status
+    assert len(events) == 1
+    if isinstance(events[0], HandshakeFailed):
+        error = events[0].error
+    else:
+        assert isinstance(events[0], http11.Request)
+        error = conn.handshake_exc
+    assert conn.handshake_exc is error
+    assert isinstance(error, exc.InvalidRequest) and error.status == status
     (connection,) = headers["connection"]
     assert "close" in [t.strip().lower() for t in connection.split(",")]
     assert int(headers["content-length"][0]) == len(body)
@@ -103,7 +118,7 @@ def test_rfc_example_response():
     assert body == b""
     assert conn.state is State.OPEN
     (req,) = events
-    assert isinstance(req, hs.Request)
+    assert isinstance(req, http11.Request)
     assert (req.method, req.path, req.version) == ("GET", "/chat?room=1", (1, 1))
 
 
@@ -114,7 +129,7 @@ def test_request_in_two_pieces_at_every_split_point():
     frame = b"\x81\x85\x00\x00\x00\x00hello"  # a frame the client sent right after its request
     raw = GOOD + frame
     for cut in range(len(raw) + 1):
-        parser = hs.RequestParser()
+        parser = http11.RequestParser()
         first = parser.feed(raw[:cut])
         if cut < len(GOOD):
             assert first is None, cut
@@ -128,7 +143,7 @@ def test_request_in_two_pieces_at_every_split_point():
 
 
 def test_request_byte_by_byte_and_from_reused_buffers():
-    parser = hs.RequestParser()
+    parser = http11.RequestParser()
     buffer = bytearray(1)
     result = None
     for i, byte in enumerate(GOOD):
@@ -139,18 +154,19 @@ def test_request_byte_by_byte_and_from_reused_buffers():
 
 
 def test_server_connection_in_pieces_then_frames():
-    conn = ServerConnection()
+    conn = ServerProtocol()
     raw = GOOD + b"\x81\x82\x01\x02\x03\x04" + bytes(a ^ b for a, b in zip(b"hi", b"\x01\x02"))
     for i in range(len(raw)):
         conn.receive_data(raw[i:i + 1])
-    events = conn.events()
-    assert isinstance(events[0], hs.Request)
-    assert [e.data for e in events[1:]] == ["hi"]
+    (request,) = conn.events()
+    assert isinstance(request, http11.Request) and conn.state is State.CONNECTING
+    conn.send_response(conn.accept(request))
+    assert [e.data for e in conn.events()] == ["hi"]  # sent before the answer, parsed after it
     assert conn.state is State.OPEN
 
 
 def test_parser_refuses_reuse():
-    parser = hs.RequestParser()
+    parser = http11.RequestParser()
     assert parser.feed(GOOD) is not None
     with pytest.raises(RuntimeError):
         parser.feed(b"GET")
@@ -191,15 +207,15 @@ def test_folded_headers_are_unfolded():
         "\tsuperchat\r\n"
         "Sec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
-    req = hs.RequestParser().feed(raw)
+    req = http11.RequestParser().feed(raw)
     assert req.headers["Connection"] == "keep-alive, Upgrade"
-    assert req.subprotocols == ["chat", "superchat"]
+    assert hs.offered_subprotocols(req) == ["chat", "superchat"]
     _, _, (status, headers, _) = serve(raw, subprotocols=["superchat"])
     assert status == 101 and headers["sec-websocket-protocol"] == ["superchat"]
 
 
 def test_headers_keep_original_case_and_order():
-    req = hs.RequestParser().feed(request("X-Custom: One", "x-custom: Two"))
+    req = http11.RequestParser().feed(request("X-Custom: One", "x-custom: Two"))
     assert req.headers.get_all("X-CUSTOM") == ["One", "Two"]
     assert req.headers["x-custom"] == "One, Two"
     assert list(req.headers)[-2:] == [("X-Custom", "One"), ("x-custom", "Two")]
@@ -237,7 +253,7 @@ def test_400_malformed_with_reason(raw, why):
 
 
 def test_400_is_sent_before_the_head_is_complete_for_garbage():
-    conn = ServerConnection()
+    conn = ServerProtocol()
     conn.receive_data(b"\x16\x03\x01")
     assert conn.state is State.CLOSED and conn.should_close_transport
     assert conn.bytes_to_send().startswith(b"HTTP/1.1 400 Bad Request\r\n")
@@ -304,7 +320,7 @@ def test_431_header_limit_default_8_kib():
 
 
 def test_431_is_sent_as_soon_as_the_limit_is_passed():
-    conn = ServerConnection()
+    conn = ServerProtocol()
     conn.receive_data(b"GET / HTTP/1.1\r\nX-Big: ")
     assert conn.bytes_to_send() == b""
     conn.receive_data(b"a" * 9000)  # no end of headers in sight
@@ -371,8 +387,10 @@ def test_select_subprotocol_overrides():
     raw = request("Sec-WebSocket-Protocol: a, b")
     _, _, (_, headers, _) = serve(raw, subprotocols=["a"], select_subprotocol=lambda offered: offered[-1])
     assert headers["sec-websocket-protocol"] == ["b"]
-    with pytest.raises(ValueError):
-        serve(raw, select_subprotocol=lambda offered: "c")
+    # a policy hook that fails: 500, and the hook's exception says why
+    conn, _, (status, _, _) = serve(raw, select_subprotocol=lambda offered: "c")
+    assert status == 500 and isinstance(conn.handshake_exc, ValueError)
+    assert "did not offer" in str(conn.handshake_exc) and conn.state is State.CLOSED
 
 
 class FakeServerExtension:
@@ -393,7 +411,7 @@ def test_extension_negotiation_hook():
     ext = FakeServerExtension()
     raw = request('Sec-WebSocket-Extensions: x-test; bad, x-test; a=1; b="two", other')
     handshake = hs.ServerHandshake(extensions=[ext])
-    req = hs.RequestParser().feed(raw)
+    req = http11.RequestParser().feed(raw)
     handshake.check(req)
     response, _, objects = handshake.accept(req)
     assert ext.offers == [[("bad", None)], [("a", "1"), ("b", "two")]]
@@ -402,12 +420,12 @@ def test_extension_negotiation_hook():
 
 
 def test_extension_header_round_trip():
-    items = hs.parse_extensions('permessage-deflate; client_max_window_bits, x; y="1"')
+    items = hdr.parse_extensions('permessage-deflate; client_max_window_bits, x; y="1"')
     assert items == [("permessage-deflate", [("client_max_window_bits", None)]), ("x", [("y", "1")])]
-    assert hs.format_extensions(items) == "permessage-deflate; client_max_window_bits, x; y=1"
+    assert hdr.format_extensions(items) == "permessage-deflate; client_max_window_bits, x; y=1"
     for bad in ('x; y="a b"', "x;;", '"x"', 'x; y="unterminated'):
         with pytest.raises(ValueError):
-            hs.parse_extensions(bad)
+            hdr.parse_extensions(bad)
 
 
 def test_extra_headers_static_and_callable():
@@ -419,27 +437,29 @@ def test_extra_headers_static_and_callable():
 
 def test_header_injection_is_refused():
     with pytest.raises(ValueError):
-        hs.Headers([("X", "a\r\nSet-Cookie: b")])
+        hdr.Headers([("X", "a\r\nSet-Cookie: b")])
     with pytest.raises(ValueError):
-        hs.Headers([("Bad Name", "x")])
+        hdr.Headers([("Bad Name", "x")])
 
 
-def test_manual_accept_and_reject():
-    conn = ServerConnection(auto_accept=False, subprotocols=["a"])
+def test_accept_with_options_and_reject():
+    conn = ServerProtocol(subprotocols=["a"])
     conn.receive_data(request("Sec-WebSocket-Protocol: a, b") + b"\x81\x80\x00\x00\x00\x00")
     (req,) = conn.events()
-    assert isinstance(req, hs.Request) and conn.state is State.CONNECTING
+    assert isinstance(req, http11.Request) and conn.state is State.CONNECTING and conn.request_pending
     assert conn.bytes_to_send() == b""
-    response = conn.accept(subprotocol="b", extra_headers=[("X-Ok", "1")])
-    assert response.status == 101 and conn.subprotocol == "b" and conn.state is State.OPEN
+    response = conn.accept(req, subprotocol="b", extra_headers=[("X-Ok", "1")])
+    assert response.status == 101 and conn.state is State.CONNECTING  # nothing sent yet
+    conn.send_response(response)
+    assert conn.subprotocol == "b" and conn.state is State.OPEN and not conn.request_pending
     status, headers, _ = parse_response(conn.bytes_to_send())
     assert headers["sec-websocket-protocol"] == ["b"] and headers["x-ok"] == ["1"]
-    assert [e.data for e in conn.events()] == [""]  # the frame that came before accept()
+    assert [e.data for e in conn.events()] == [""]  # the frame that came before the answer
 
-    conn = ServerConnection(auto_accept=False)
+    conn = ServerProtocol()
     conn.receive_data(request())
-    conn.events()
-    conn.reject(401, "who are you?", [("WWW-Authenticate", "Basic")])
+    (req,) = conn.events()
+    conn.send_response(conn.reject(401, "who are you?\n", headers=[("WWW-Authenticate", "Basic")]))
     status, headers, body = parse_response(conn.bytes_to_send())
     assert (status, headers["www-authenticate"], body) == (401, ["Basic"], b"who are you?\n")
     assert conn.should_close_transport and conn.state is State.CLOSED
@@ -467,11 +487,11 @@ def test_client_request():
     client = hs.ClientHandshake("ws://example.com:8080/chat?x=1", origin="https://app",
                                 subprotocols=["a", "b"])
     raw = client.request.serialize()
-    req = hs.RequestParser().feed(raw)
+    req = http11.RequestParser().feed(raw)
     assert req.target == "/chat?x=1"
     assert req.headers["Host"] == "example.com:8080"
     assert req.headers["Origin"] == "https://app"
-    assert req.subprotocols == ["a", "b"]
+    assert hs.offered_subprotocols(req) == ["a", "b"]
     assert len(base64.b64decode(req.headers["Sec-WebSocket-Key"])) == 16
     hs.ServerHandshake().check(req)  # our own server accepts it
     assert hs.ClientHandshake("wss://[::1]/").request.headers["Host"] == "[::1]"
@@ -486,25 +506,25 @@ def test_client_accepts_a_good_response():
 
 def test_client_rejects_a_wrong_accept():
     client = hs.ClientHandshake("ws://h/", key=KEY)
-    with pytest.raises(hs.InvalidAccept) as info:
+    with pytest.raises(exc.InvalidAccept) as info:
         verify(client, client_response(client, accept=hs.accept_key(hs.generate_key())))
     assert ACCEPT in str(info.value)
-    with pytest.raises(hs.InvalidHeader, match="missing Sec-WebSocket-Accept"):
+    with pytest.raises(exc.InvalidHeader, match="missing Sec-WebSocket-Accept"):
         verify(client, client_response(client, drop=("sec-websocket-accept",)))
-    with pytest.raises(hs.InvalidHeader, match="more than one"):
+    with pytest.raises(exc.InvalidHeader, match="more than one"):
         verify(client, client_response(client, f"Sec-WebSocket-Accept: {ACCEPT}"))
 
 
 @pytest.mark.parametrize("extra, drop, status, error, text", [
-    ((), (), "403 Forbidden", hs.InvalidStatus, "HTTP 403 Forbidden"),
-    ((), (), "200 OK", hs.InvalidStatus, "HTTP 200"),
-    ((), ("upgrade",), "101 Switching Protocols", hs.InvalidUpgrade, "missing Upgrade"),
-    (("Upgrade: h2c",), ("upgrade",), "101 Switching Protocols", hs.InvalidUpgrade, "invalid Upgrade"),
-    ((), ("connection",), "101 Switching Protocols", hs.InvalidUpgrade, "missing Connection"),
-    (("Connection: close",), ("connection",), "101 Switching Protocols", hs.InvalidUpgrade, "Connection"),
-    (("Sec-WebSocket-Protocol: c",), (), "101 Switching Protocols", hs.InvalidSubprotocol, "we offered a"),
-    (("Sec-WebSocket-Protocol: a, b",), (), "101 Switching Protocols", hs.InvalidSubprotocol, "exactly one"),
-    (("Sec-WebSocket-Extensions: x-unknown",), (), "101 Switching Protocols", hs.InvalidExtension,
+    ((), (), "403 Forbidden", exc.InvalidStatus, "HTTP 403 Forbidden"),
+    ((), (), "200 OK", exc.InvalidStatus, "HTTP 200"),
+    ((), ("upgrade",), "101 Switching Protocols", exc.InvalidUpgrade, "missing Upgrade"),
+    (("Upgrade: h2c",), ("upgrade",), "101 Switching Protocols", exc.InvalidUpgrade, "invalid Upgrade"),
+    ((), ("connection",), "101 Switching Protocols", exc.InvalidUpgrade, "missing Connection"),
+    (("Connection: close",), ("connection",), "101 Switching Protocols", exc.InvalidUpgrade, "Connection"),
+    (("Sec-WebSocket-Protocol: c",), (), "101 Switching Protocols", exc.InvalidSubprotocol, "we offered a"),
+    (("Sec-WebSocket-Protocol: a, b",), (), "101 Switching Protocols", exc.InvalidSubprotocol, "exactly one"),
+    (("Sec-WebSocket-Extensions: x-unknown",), (), "101 Switching Protocols", exc.InvalidExtension,
      "did not offer x-unknown"),
 ])
 def test_client_names_each_mismatch(extra, drop, status, error, text):
@@ -512,7 +532,7 @@ def test_client_names_each_mismatch(extra, drop, status, error, text):
     with pytest.raises(error) as info:
         verify(client, client_response(client, *extra, status=status, drop=drop))
     assert text in str(info.value)
-    assert isinstance(info.value, hs.InvalidHandshake)
+    assert isinstance(info.value, exc.InvalidHandshake)
 
 
 class FakeClientExtension:
@@ -532,20 +552,20 @@ def test_client_extension_hook():
     assert client.request.headers["Sec-WebSocket-Extensions"] == "x-test; level"
     assert verify(client, client_response(client, "Sec-WebSocket-Extensions: x-test; level=3")) == (
         None, [("client-negotiated", [("level", "3")])])
-    with pytest.raises(hs.InvalidExtension, match="level must be 3"):
+    with pytest.raises(exc.InvalidExtension, match="level must be 3"):
         verify(client, client_response(client, "Sec-WebSocket-Extensions: x-test; level=4"))
 
 
 def test_malformed_responses():
     for raw in (b"HTTP/1.1 abc\r\n\r\n", b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/2.0 101 OK\r\n\r\n"):
-        with pytest.raises(hs.InvalidMessage):
-            hs.ResponseParser().feed(raw)
-    with pytest.raises(hs.InvalidMessage):
-        hs.ResponseParser(max_header_size=64).feed(b"HTTP/1.1 101 OK\r\nX: " + b"a" * 100)
+        with pytest.raises(exc.InvalidMessage):
+            http11.ResponseParser().feed(raw)
+    with pytest.raises(exc.InvalidMessage):
+        http11.ResponseParser(max_header_size=64).feed(b"HTTP/1.1 101 OK\r\nX: " + b"a" * 100)
 
 
 def test_error_response_body_is_kept():
-    response = hs.ResponseParser().feed(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnopeEXTRA")
+    response = http11.ResponseParser().feed(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnopeEXTRA")
     assert (response.status, response.reason, response.body) == (403, "Forbidden", b"nope")
 
 
@@ -555,10 +575,119 @@ def test_error_response_body_is_kept():
     ("ws://[::1]:9000/x", (False, "::1", 9000, "/x")),
 ])
 def test_parse_uri(uri, expected):
-    assert tuple(hs.parse_uri(uri)) == expected
+    assert tuple(wsuri.parse_uri(uri)) == expected
 
 
 @pytest.mark.parametrize("uri", ["http://a/", "ws://", "ws://a/#frag", "ws://u:p@a/", "ws://a/é"])
 def test_parse_uri_rejects(uri):
     with pytest.raises(ValueError):
-        hs.parse_uri(uri)
+        wsuri.parse_uri(uri)
+
+
+# ---------------------------------------------------------------- the request/answer API
+
+
+def test_every_request_head_is_surfaced_before_any_answer():
+    """A request that is no upgrade at all (a health check) is reported too: the caller decides."""
+    conn = ServerProtocol()
+    conn.receive_data(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+    (req,) = conn.events()
+    assert isinstance(req, http11.Request) and req.path == "/health"
+    assert conn.bytes_to_send() == b"" and conn.state is State.CONNECTING
+    conn.send_response(conn.reject(200, "OK\n"))
+    status, headers, body = parse_response(conn.bytes_to_send())
+    assert (status, body) == (200, b"OK\n") and headers["connection"] == ["close"]
+    assert conn.state is State.CLOSED and conn.should_close_transport and conn.handshake_exc is None
+
+
+def test_accept_gives_the_error_response_for_a_request_that_is_no_upgrade():
+    conn = ServerProtocol()
+    conn.receive_data(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+    (req,) = conn.events()
+    response = conn.accept(req)
+    assert response.status == 426 and conn.handshake_exc.status == 426
+    conn.send_response(response)
+    assert conn.state is State.CLOSED
+
+
+def test_answers_must_match_a_pending_request():
+    conn = ServerProtocol()
+    with pytest.raises(exc.InvalidState):
+        conn.send_response(conn.reject(404))
+    conn.receive_data(GOOD)
+    (req,) = conn.events()
+    other = http11.RequestParser().feed(GOOD)
+    with pytest.raises(exc.InvalidState):
+        conn.accept(other)  # not the request this connection is answering
+    with pytest.raises(exc.InvalidState, match="must come from accept"):
+        conn.send_response(http11.Response(101))
+    conn2 = ServerProtocol()
+    conn2.receive_data(GOOD)
+    (req2,) = conn2.events()
+    conn2.send_response(conn2.accept(req2))
+    with pytest.raises(exc.InvalidState):
+        conn2.send_response(conn2.reject(400))  # answered already
+    with pytest.raises(exc.InvalidState):
+        conn2.accept(req2)
+    with pytest.raises(ValueError):
+        conn2.reject(101)
+
+
+def test_bytes_after_the_head_are_kept_until_the_answer_and_bounded():
+    from wsfast import _defaults
+
+    conn = ServerProtocol()
+    conn.receive_data(GOOD)
+    (req,) = conn.events()
+    conn.receive_data(b"\x81\x80\x00\x00\x00\x00")
+    assert conn.events() == []
+    conn.receive_data(b"x" * _defaults.MAX_PENDING_AFTER_REQUEST)  # a client pushing data meanwhile
+    (failed,) = conn.events()
+    assert isinstance(failed, HandshakeFailed) and failed.error.status == 400
+    assert conn.state is State.CLOSED and conn.should_close_transport
+    assert conn.bytes_to_send().startswith(b"HTTP/1.1 400 ")
+
+
+@pytest.mark.parametrize("lines, target, why", [
+    (("Content-Length: 5", "Content-Length: 6"), "/chat", "conflicting Content-Length"),
+    (("Content-Length: 5, 6",), "/chat", "conflicting Content-Length"),
+    (("Content-Length: -1",), "/chat", "invalid Content-Length"),
+    (("Content-Length: 0x10",), "/chat", "invalid Content-Length"),
+    (("Transfer-Encoding: chunked", "Content-Length: 0"), "/chat",
+     "both Transfer-Encoding and Content-Length"),
+    ((), "*", "neither origin-form nor absolute-form"),
+    ((), "chat", "neither origin-form nor absolute-form"),
+    ((), "example.com:80", "neither origin-form nor absolute-form"),
+])
+def test_ambiguous_requests_get_400_at_once(lines, target, why):
+    """Request smuggling defence: no head two HTTP parsers could read differently."""
+    status, _, body = rejected(request(*lines, target=target))
+    assert status == 400 and why in body
+
+
+@pytest.mark.parametrize("lines", [
+    ("Content-Length: 5",),
+    ("Transfer-Encoding: chunked",),
+    ("Content-Length: 1", "Content-Length: 1"),  # repeated but equal: one body length, still a body
+])
+def test_an_upgrade_request_cannot_have_a_body(lines):
+    status, _, body = rejected(request(*lines))
+    assert status == 400 and "cannot have a body" in body
+
+
+def test_content_length_zero_and_absolute_form_are_fine():
+    _, _, (status, _, _) = serve(request("Content-Length: 0"))
+    assert status == 101
+    conn, (req,), (status, _, _) = serve(request(target="http://server.example.com/chat?x=1"))
+    assert status == 101 and req.path == "/chat?x=1" and req.target.startswith("http://")
+
+
+def test_old_names_are_deprecated_aliases():
+    import wsfast
+
+    with pytest.warns(DeprecationWarning, match="ServerProtocol"):
+        assert wsfast.ServerConnection is ServerProtocol
+    with pytest.warns(DeprecationWarning, match="ClientProtocol"):
+        assert wsfast.ClientConnection is wsfast.ClientProtocol
+    with pytest.raises(AttributeError):
+        wsfast.NoSuchName  # noqa: B018

@@ -4,21 +4,20 @@ The hot path (masking, UTF-8 validation, frame parsing) comes from the compiled
 extension when it is built, else from its pure-Python twins; IMPLEMENTATION
 says which ("c" or "python"). WSFAST_NO_EXTENSIONS=1 forces the twins and
 WSFAST_REQUIRE_EXTENSIONS=1 turns a missing extension into an ImportError.
+
+The event classes exported here (TextMessage, BinaryMessage, Ping, Pong,
+Close) are those of the active implementation. A protocol created with
+``impl="python"`` or ``impl="c"`` produces that implementation's classes,
+listed in its ``message_types``; events of both compare equal field by field.
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from . import _impl
 from .close import build_close_payload, parse_close_payload
-from .connection import (  # the sans-I/O connection (issue 4)
-    ClientConnection,
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    InvalidState,
-    ServerConnection,
-    State,
-)
 from .enums import (
     CLOSE_ABNORMAL,
     CLOSE_GOING_AWAY,
@@ -29,10 +28,20 @@ from .enums import (
     CLOSE_UNSUPPORTED,
     INTERNAL_ERROR,
     CloseCode,
+    FailureCause,
     Opcode,
 )
-from .exceptions import ProtocolError, WebSocketError
-from .handshake import InvalidHandshake
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidState,
+    ProtocolError,
+    WebSocketError,
+)
+from .http11 import Request, Response
+from .protocol import ClientProtocol, ConnectionFailed, HandshakeFailed, ServerProtocol, State
 
 __version__ = "0.1.0.dev0"
 
@@ -52,6 +61,24 @@ Ping = _active.Ping
 Pong = _active.Pong
 Close = _active.Close
 
+# old names of the sans-I/O classes, kept one release: in websockets, ServerConnection and
+# ClientConnection name the asyncio connection, so these would mislead
+_DEPRECATED = {"ServerConnection": ServerProtocol, "ClientConnection": ClientProtocol}
+
+
+def __getattr__(name: str) -> Any:
+    target = _DEPRECATED.get(name)
+    if target is None:
+        raise AttributeError(f"module 'wsfast' has no attribute {name!r}")
+    warnings.warn(
+        f"wsfast.{name} is deprecated, use wsfast.{target.__name__} (the sans-I/O protocol; "
+        f"wsfast.asyncio.{name} is the asyncio connection)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return target
+
+
 __all__ = [
     "IMPLEMENTATION",
     "apply_mask",
@@ -70,6 +97,7 @@ __all__ = [
     "Close",
     "Opcode",
     "CloseCode",
+    "FailureCause",
     "CLOSE_NORMAL",
     "CLOSE_GOING_AWAY",
     "CLOSE_PROTOCOL_ERROR",
@@ -80,9 +108,13 @@ __all__ = [
     "INTERNAL_ERROR",
     "WebSocketError",
     "ProtocolError",
-    "ServerConnection",
-    "ClientConnection",
+    "ServerProtocol",
+    "ClientProtocol",
     "State",
+    "Request",
+    "Response",
+    "HandshakeFailed",
+    "ConnectionFailed",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",

@@ -16,6 +16,7 @@ __all__ = [
     "CLOSE_ABNORMAL",
     "CLOSE_TOO_LARGE",
     "INTERNAL_ERROR",
+    "FailureCause",
     "is_valid_received_close_code",
     "is_sendable_close_code",
 ]
@@ -88,3 +89,20 @@ def is_valid_received_close_code(code: int) -> bool:
 def is_sendable_close_code(code: int) -> bool:
     """What may go on the wire: the same set (1005, 1006 and 1015 never do)."""
     return is_valid_received_close_code(code)
+
+
+class FailureCause(enum.Enum):
+    """Why a connection ended without a clean closing handshake.
+
+    The sans-I/O protocol records the cause where the failure happens, so no
+    layer above has to guess it from a close code (1011 may mean a keepalive
+    timeout or an internal error; 1006 an EOF or a closing handshake that
+    timed out).
+    """
+
+    PROTOCOL_ERROR = "protocol error"  # the peer broke RFC 6455/7692; we sent 1002/1007/1009
+    KEEPALIVE_TIMEOUT = "keepalive timeout"  # a keepalive ping got no pong in time; we sent 1011
+    EOF = "eof"  # the transport ended before the peer's close frame (1006)
+    CLOSE_TIMEOUT = "close timeout"  # the peer did not answer our close frame in time (1006)
+    INTERNAL_ERROR = "internal error"  # we could not go on (e.g. out of memory); we sent 1011
+    TLS_HANDSHAKE = "tls handshake"  # the TLS handshake failed before any WebSocket byte (1015)

@@ -1,12 +1,57 @@
-"""Exceptions shared by both implementations (the compiled parser raises these too)."""
+"""Every exception wsfast raises, in one place.
+
+::
+
+    WebSocketError
+    ├── ProtocolError            the peer broke RFC 6455/7692 (carries the close code to send)
+    ├── InvalidState             the operation is not possible in the connection's state
+    ├── ConnectionClosed         nothing more can be sent or received
+    │   ├── ConnectionClosedOK       closed with 1000 or 1001
+    │   └── ConnectionClosedError    any other ending (a failure, 1005, 1006, 1015)
+    ├── InvalidURI (also a ValueError)
+    └── InvalidHandshake         the opening handshake failed
+        ├── InvalidRequest       server side: the request is refused with an HTTP status
+        ├── InvalidMessage       client side: the response is not well-formed HTTP/1.1
+        ├── InvalidStatus        client side: the server answered something else than 101
+        └── InvalidHeader        client side: a response header is missing or wrong
+            ├── InvalidUpgrade
+            ├── InvalidAccept
+            ├── InvalidSubprotocol
+            └── InvalidExtension
+
+The compiled parser raises :class:`ProtocolError` too: both implementations
+share these classes, so ``except wsfast.ProtocolError`` works whichever is active.
+"""
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+import http
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
-from .enums import CloseCode
+from .enums import CloseCode, FailureCause
 
-__all__ = ["WebSocketError", "ProtocolError"]
+if TYPE_CHECKING:
+    from .http11 import Response
+
+__all__ = [
+    "WebSocketError",
+    "ProtocolError",
+    "InvalidState",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "closed_error",
+    "InvalidURI",
+    "InvalidHandshake",
+    "InvalidRequest",
+    "InvalidMessage",
+    "InvalidStatus",
+    "InvalidHeader",
+    "InvalidUpgrade",
+    "InvalidAccept",
+    "InvalidSubprotocol",
+    "InvalidExtension",
+]
 
 
 class WebSocketError(Exception):
@@ -32,5 +77,150 @@ class ProtocolError(WebSocketError):
     def __repr__(self) -> str:
         return f"ProtocolError({int(self.close_code)}, {self.reason!r})"
 
-    def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
+    def __reduce__(self) -> Tuple[Any, ...]:  # keep pickling (multiprocessing, pytest-xdist) working
         return (type(self), (int(self.close_code), self.reason, self.events))
+
+
+class InvalidState(WebSocketError):
+    """The operation is not possible in the connection's current state (e.g. sending before the
+    handshake, accepting twice)."""
+
+
+# ---------------------------------------------------------------- the connection is closed
+
+
+class ConnectionClosed(WebSocketError):
+    """The connection is closed or closing: nothing more can be sent (or received).
+
+    ``code`` / ``reason``: how the connection ended (see ``close_code`` on the
+    connection; None while only our close frame is out). ``cause`` says why
+    when it failed (a :class:`~wsfast.enums.FailureCause`: protocol error,
+    keepalive timeout, EOF, TLS handshake, ...), None for a clean closing
+    handshake; the error behind it, if any (a :class:`ProtocolError`, an
+    ``ssl.SSLError``...), is ``__cause__``.
+    """
+
+    def __init__(self, code: Optional[int], reason: str = "", cause: Optional[FailureCause] = None) -> None:
+        super().__init__(code, reason)
+        self.code = None if code is None else CloseCode(code)
+        self.reason = reason
+        self.cause = cause
+
+    def __str__(self) -> str:
+        if self.code is None:
+            return "the connection is closing"
+        text = f"the connection is closed: {int(self.code)} ({self.code.name})"
+        if self.reason:
+            text = f"{text} {self.reason}"
+        if self.cause is not None:
+            text = f"{text} [{self.cause.value}]"
+        return text
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (None if self.code is None else int(self.code), self.reason, self.cause))
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """Closed cleanly: 1000 or 1001."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """Closed with any other code (a failure, or 1005/1006/1015)."""
+
+
+def closed_error(code: Optional[int], reason: str = "", cause: Optional[FailureCause] = None,
+                 error: Optional[BaseException] = None) -> ConnectionClosed:
+    """The ConnectionClosed subclass that fits ``code``, with ``error`` as its ``__cause__``."""
+    exc: ConnectionClosed
+    if code in (CloseCode.NORMAL, CloseCode.GOING_AWAY) and cause is None:
+        exc = ConnectionClosedOK(code, reason, cause)
+    else:
+        exc = ConnectionClosedError(code, reason, cause)
+    if error is not None:
+        exc.__cause__ = error
+    return exc
+
+
+class InvalidURI(WebSocketError, ValueError):
+    """Not a ws:// or wss:// URI we can connect to (also a ValueError)."""
+
+
+# ---------------------------------------------------------------- the opening handshake
+
+
+def status_phrase(status: int) -> str:
+    """The standard reason phrase of an HTTP status ("" for an unknown one)."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class InvalidHandshake(WebSocketError):
+    """The opening handshake failed (base class of every handshake error)."""
+
+
+class InvalidRequest(InvalidHandshake):
+    """The server refuses the request with HTTP ``status``; ``reason`` says why.
+
+    ``headers`` are extra response headers the status calls for (``Allow`` for
+    405, ``Sec-WebSocket-Version`` for 426, ...).
+    """
+
+    def __init__(self, status: int, reason: str, headers: Sequence[Tuple[str, str]] = ()) -> None:
+        super().__init__(status, reason)
+        self.status = int(status)
+        self.reason = reason
+        self.headers = list(headers)
+
+    def __str__(self) -> str:
+        return f"{self.status} {status_phrase(self.status)}: {self.reason}"
+
+
+class InvalidMessage(InvalidHandshake):
+    """The server's response is not well-formed HTTP/1.1 (or the connection ended first)."""
+
+
+class InvalidStatus(InvalidHandshake):
+    """The server answered with another status than 101 Switching Protocols."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response)
+        self.response = response
+
+    def __str__(self) -> str:
+        return (f"server rejected the WebSocket connection: HTTP {self.response.status} "
+                f"{self.response.reason}".rstrip())
+
+
+class InvalidHeader(InvalidHandshake):
+    """A header of the server's response is missing, duplicated or wrong."""
+
+    def __init__(self, name: str, value: Optional[str] = None, why: str = "") -> None:
+        super().__init__(name, value, why)
+        self.name = name
+        self.value = value
+        self.why = why
+
+    def __str__(self) -> str:
+        if self.value is None:
+            text = f"missing {self.name} header"
+        else:
+            text = f"invalid {self.name} header: {self.value!r}"
+        return f"{text} ({self.why})" if self.why else text
+
+
+class InvalidUpgrade(InvalidHeader):
+    """``Upgrade: websocket`` or ``Connection: Upgrade`` is missing from the response."""
+
+
+class InvalidAccept(InvalidHeader):
+    """``Sec-WebSocket-Accept`` does not match the key we sent."""
+
+
+class InvalidSubprotocol(InvalidHeader):
+    """The server chose a subprotocol we did not offer (or several)."""
+
+
+class InvalidExtension(InvalidHeader):
+    """The server accepted an extension we did not offer, or with parameters we refuse."""

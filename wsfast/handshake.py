@@ -1,21 +1,23 @@
-"""The HTTP/1.1 opening handshake of RFC 6455 section 4, without I/O.
+"""The opening handshake's policy (RFC 6455 section 4), without I/O.
 
-Server side: :class:`RequestParser` reads an upgrade request incrementally
-(bytes may arrive in any pieces, from ``bytes``, ``bytearray`` or a
-``memoryview`` of a reused BufferedProtocol buffer), :class:`ServerHandshake`
-validates it and builds the 101 response, or an error response for every way
-the request can be wrong (400, 403, 405, 426, 431): a rejected request is never
-an exception that leaves the caller without bytes to send.
+Server side, :class:`ServerHandshake`: is a request a WebSocket upgrade we
+accept (method, version, Host, Upgrade/Connection, Sec-WebSocket-Version and
+-Key, no body, Origin allow-list)? Which subprotocol and extensions? What goes
+in the 101 (accept key, CORS headers, extra headers) or in the error
+response (400, 403, 405, 426 with the version we speak)? A refused request is
+never an exception that leaves the caller without bytes to send: every
+refusal is an :class:`~wsfast.exceptions.InvalidRequest` carrying its status,
+and :meth:`ServerHandshake.error_response` turns it into the response.
 
-Client side: :class:`ClientHandshake` builds the request with a fresh random
-key and verifies the server's response, raising one exception class per
-mismatch (:class:`InvalidStatus`, :class:`InvalidUpgrade`, :class:`InvalidAccept`,
-:class:`InvalidSubprotocol`, :class:`InvalidExtension`, ...).
+Client side, :class:`ClientHandshake`: the request (a fresh random key), and
+the verification of the server's answer, raising one exception class per
+mismatch (:class:`~wsfast.exceptions.InvalidStatus`, ``InvalidUpgrade``,
+``InvalidAccept``, ``InvalidSubprotocol``, ``InvalidExtension``...).
 
-Extension negotiation is a hook: a server extension is any object with a
-``name`` and ``negotiate(offers)``; a client extension has ``name``, ``offer()``
-and ``accept(params)`` (see :class:`ServerExtension` / :class:`ClientExtension`).
-permessage-deflate plugs in there.
+The HTTP messages and their parsers are in :mod:`wsfast.http11`, the header
+grammar in :mod:`wsfast.headers`, the extension hooks in
+:mod:`wsfast.extensions`. The sans-I/O protocol (:mod:`wsfast.protocol`)
+drives all of this.
 """
 
 from __future__ import annotations
@@ -23,148 +25,50 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import http
 import os
-import re
-from typing import (
-    Any,
-    Callable,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    NamedTuple,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
-from .exceptions import WebSocketError
-
-try:  # Python 3.8+: typing.Protocol
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment,misc]
+from .exceptions import (
+    InvalidAccept,
+    InvalidExtension,
+    InvalidHeader,
+    InvalidRequest,
+    InvalidStatus,
+    InvalidSubprotocol,
+    InvalidUpgrade,
+)
+from .extensions import ClientExtension, ServerExtension
+from .headers import (
+    ExtensionParams,
+    Headers,
+    HeadersLike,
+    format_extensions,
+    is_token,
+    parse_extensions,
+    parse_token_list,
+    token_set,
+)
+from .http11 import MAX_HEADER_SIZE, MAX_HEADERS, Request, RequestParser, Response, ResponseParser
+from .uri import WebSocketURI, parse_uri
 
 __all__ = [
     "GUID",
-    "MAX_HEADER_SIZE",
-    "MAX_HEADERS",
     "accept_key",
     "generate_key",
-    "Headers",
-    "Request",
-    "Response",
-    "RequestParser",
-    "ResponseParser",
+    "plain_response",
+    "offered_subprotocols",
+    "offered_extensions",
+    "OriginPolicy",
+    "ExtraHeaders",
     "ServerHandshake",
     "ClientHandshake",
-    "ServerExtension",
-    "ClientExtension",
-    "WebSocketURI",
-    "parse_uri",
-    "parse_token_list",
-    "parse_extensions",
-    "format_extensions",
-    "InvalidHandshake",
-    "InvalidRequest",
-    "InvalidMessage",
-    "InvalidStatus",
-    "InvalidHeader",
-    "InvalidUpgrade",
-    "InvalidAccept",
-    "InvalidSubprotocol",
-    "InvalidExtension",
 ]
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-MAX_HEADER_SIZE = 8192  # bytes of request line + headers (431 beyond)
-MAX_HEADERS = 128  # header lines (431 beyond)
 
-ExtensionParams = List[Tuple[str, Optional[str]]]
-HeadersLike = Union["Headers", Mapping[str, str], Iterable[Tuple[str, str]]]
-
-
-# ---------------------------------------------------------------- errors
-
-
-class InvalidHandshake(WebSocketError):
-    """The opening handshake failed (base class of every handshake error)."""
-
-
-class InvalidRequest(InvalidHandshake):
-    """The server refuses the request with HTTP ``status``; ``reason`` says why.
-
-    ``headers`` are extra response headers the status calls for (``Allow`` for
-    405, ``Sec-WebSocket-Version`` for 426, ...).
-    """
-
-    def __init__(self, status: int, reason: str, headers: Sequence[Tuple[str, str]] = ()) -> None:
-        super().__init__(status, reason)
-        self.status = int(status)
-        self.reason = reason
-        self.headers = list(headers)
-
-    def __str__(self) -> str:
-        return f"{self.status} {_phrase(self.status)}: {self.reason}"
-
-
-class InvalidMessage(InvalidHandshake):
-    """The server's response is not well-formed HTTP/1.1."""
-
-
-class InvalidStatus(InvalidHandshake):
-    """The server answered with another status than 101 Switching Protocols."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response)
-        self.response = response
-
-    def __str__(self) -> str:
-        return (f"server rejected the WebSocket connection: HTTP {self.response.status} "
-                f"{self.response.reason}".rstrip())
-
-
-class InvalidHeader(InvalidHandshake):
-    """A header of the server's response is missing, duplicated or wrong."""
-
-    def __init__(self, name: str, value: Optional[str] = None, why: str = "") -> None:
-        super().__init__(name, value, why)
-        self.name = name
-        self.value = value
-        self.why = why
-
-    def __str__(self) -> str:
-        if self.value is None:
-            text = f"missing {self.name} header"
-        else:
-            text = f"invalid {self.name} header: {self.value!r}"
-        return f"{text} ({self.why})" if self.why else text
-
-
-class InvalidUpgrade(InvalidHeader):
-    """``Upgrade: websocket`` or ``Connection: Upgrade`` is missing from the response."""
-
-
-class InvalidAccept(InvalidHeader):
-    """``Sec-WebSocket-Accept`` does not match the key we sent."""
-
-
-class InvalidSubprotocol(InvalidHeader):
-    """The server chose a subprotocol we did not offer (or several)."""
-
-
-class InvalidExtension(InvalidHeader):
-    """The server accepted an extension we did not offer, or with parameters we refuse."""
-
-
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+OriginPolicy = Union[None, Sequence[Optional[str]], Callable[[Optional[str]], bool]]
+ExtraHeaders = Union[None, HeadersLike, Callable[[Request], HeadersLike]]
 
 
 # ---------------------------------------------------------------- keys
@@ -192,446 +96,48 @@ def _key_is_valid(key: str) -> bool:
         return False
 
 
-# ---------------------------------------------------------------- headers
+def _checked_subprotocols(subprotocols: Iterable[str]) -> List[str]:
+    """Our own list of subprotocols (to offer, or to accept): each must be a token."""
+    protocols = list(subprotocols)
+    for proto in protocols:
+        if not is_token(proto):
+            raise ValueError(f"invalid subprotocol {proto!r}")
+    return protocols
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_TOKEN_B = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE_B = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# ---------------------------------------------------------------- what the client offered
 
 
-class Headers:
-    """HTTP headers: an ordered multi-map with case-insensitive names.
+def offered_subprotocols(request: Request) -> List[str]:
+    """Subprotocols the client offered, in its order (ValueError if malformed)."""
+    return [p for v in request.headers.get_all("Sec-WebSocket-Protocol") for p in parse_token_list(v)]
 
-    Iterating gives ``(name, value)`` pairs as received (original case);
-    ``headers[name]`` joins repeated headers with ", " (RFC 7230 3.2.2);
-    :meth:`get_all` returns each occurrence.
+
+def offered_extensions(request: Request) -> List[Tuple[str, ExtensionParams]]:
+    """Extension offers, in the client's order (ValueError if malformed)."""
+    return [e for v in request.headers.get_all("Sec-WebSocket-Extensions") for e in parse_extensions(v)]
+
+
+# ---------------------------------------------------------------- responses
+
+
+def plain_response(status: int, text: str = "", headers: Optional[HeadersLike] = None) -> Response:
+    """A short text/plain response that closes the connection (an error, a health check, a redirect).
+
+    ``text`` is the body, as given (UTF-8). A ``Connection`` header in ``headers``
+    is merged with ``close`` into one header (e.g. ``Upgrade, close`` for a 426).
     """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Optional[HeadersLike] = None) -> None:
-        self._items: List[Tuple[str, str]] = []
-        if items is not None:
-            self.update(items)
-
-    def add(self, name: str, value: str) -> None:
-        """Append a header; names must be tokens, values free of CR, LF and NUL."""
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if not isinstance(value, str) or _BAD_VALUE.search(value):
-            raise ValueError(f"invalid value for header {name}: {value!r}")
-        self._items.append((name, value))
-
-    def update(self, items: HeadersLike) -> None:
-        pairs = items.items() if isinstance(items, Mapping) else items
-        for name, value in pairs:
-            self.add(name, value)
-
-    def get_all(self, name: str) -> List[str]:
-        lname = name.lower()
-        return [v for n, v in self._items if n.lower() == lname]
-
-    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
-        values = self.get_all(name)
-        return ", ".join(values) if values else default
-
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        lname = name.lower()
-        return any(n.lower() == lname for n, _ in self._items)
-
-    def __iter__(self) -> Iterator[Tuple[str, str]]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Headers) and self._items == other._items
-
-    def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
-
-    def serialize(self) -> bytes:
-        return b"".join(f"{n}: {v}\r\n".encode("latin-1") for n, v in self._items)
-
-
-def parse_token_list(value: str) -> List[str]:
-    """``a, b ,,c`` -> ``["a", "b", "c"]`` (RFC 7230 #rule); ValueError if an item is not a token."""
-    items = []
-    for part in value.split(","):
-        part = part.strip(" \t")
-        if not part:
-            continue
-        if not _TOKEN.fullmatch(part):
-            raise ValueError(f"not a token: {part!r}")
-        items.append(part)
-    return items
-
-
-def _token_set(values: List[str]) -> set:
-    tokens = set()
-    for value in values:
-        for part in value.split(","):
-            tokens.add(part.strip(" \t").lower())
-    return tokens
-
-
-_EXT_PARAM = re.compile(
-    r"\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\s*(?:=\s*(?:([!#$%&'*+\-.^_`|~0-9A-Za-z]+)|\"((?:[^\"\\]|\\.)*)\"))?\s*"
-)
-
-
-def parse_extensions(value: str) -> List[Tuple[str, ExtensionParams]]:
-    """Parse ``Sec-WebSocket-Extensions`` (RFC 6455 9.1) into ``[(name, [(param, value|None)])]``.
-
-    Quoted-string values are unquoted. ValueError on bad syntax.
-    """
-    result: List[Tuple[str, ExtensionParams]] = []
-    for item in _split_outside_quotes(value, ","):
-        if not item.strip(" \t"):
-            continue
-        parts = _split_outside_quotes(item, ";")
-        name = parts[0].strip(" \t")
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"invalid extension name {name!r}")
-        params: ExtensionParams = []
-        for part in parts[1:]:
-            match = _EXT_PARAM.fullmatch(part)
-            if match is None:
-                raise ValueError(f"invalid extension parameter {part!r}")
-            pname, token, quoted = match.groups()
-            pvalue: Optional[str] = token
-            if quoted is not None:
-                unquoted = re.sub(r"\\(.)", r"\1", quoted)
-                if not _TOKEN.fullmatch(unquoted):  # RFC 6455 9.1: the unquoted value must be a token
-                    raise ValueError(f"invalid extension parameter value {quoted!r}")
-                pvalue = unquoted
-            params.append((pname, pvalue))
-        result.append((name, params))
-    return result
-
-
-def _split_outside_quotes(value: str, sep: str) -> List[str]:
-    parts: List[str] = []
-    current: List[str] = []
-    quoted = escaped = False
-    for ch in value:
-        if escaped:
-            escaped = False
-        elif quoted and ch == "\\":
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(ch)
-    if quoted:
-        raise ValueError("unterminated quoted string")
-    parts.append("".join(current))
-    return parts
-
-
-def format_extensions(extensions: Sequence[Tuple[str, ExtensionParams]]) -> str:
-    """The inverse of :func:`parse_extensions` (values are written as tokens)."""
-    items = []
-    for name, params in extensions:
-        words = [name] + [p if v is None else f"{p}={v}" for p, v in params]
-        items.append("; ".join(words))
-    return ", ".join(items)
-
-
-# ---------------------------------------------------------------- messages
-
-
-class Request:
-    """A parsed upgrade request. ``target`` is the request-target as sent (path and query)."""
-
-    __slots__ = ("method", "target", "version", "headers")
-
-    def __init__(self, method: str, target: str, version: Tuple[int, int], headers: Headers) -> None:
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-
-    @property
-    def path(self) -> str:
-        return self.target
-
-    @property
-    def origin(self) -> Optional[str]:
-        return self.headers.get("Origin")
-
-    @property
-    def subprotocols(self) -> List[str]:
-        """Subprotocols the client offered, in its order (ValueError if malformed)."""
-        return [p for v in self.headers.get_all("Sec-WebSocket-Protocol") for p in parse_token_list(v)]
-
-    @property
-    def extensions(self) -> List[Tuple[str, ExtensionParams]]:
-        """Extension offers, in the client's order (ValueError if malformed)."""
-        return [e for v in self.headers.get_all("Sec-WebSocket-Extensions") for e in parse_extensions(v)]
-
-    def serialize(self) -> bytes:
-        line = f"{self.method} {self.target} HTTP/{self.version[0]}.{self.version[1]}\r\n"
-        return line.encode("latin-1") + self.headers.serialize() + b"\r\n"
-
-    def __repr__(self) -> str:
-        return f"Request({self.method!r}, {self.target!r}, headers={self.headers!r})"
-
-
-class Response:
-    """An HTTP response (the 101, an error response, or what a server sent a client)."""
-
-    __slots__ = ("status", "reason", "headers", "body")
-
-    def __init__(self, status: int, reason: Optional[str] = None, headers: Optional[Headers] = None,
-                 body: bytes = b"") -> None:
-        self.status = int(status)
-        self.reason = _phrase(self.status) if reason is None else reason
-        self.headers = headers if headers is not None else Headers()
-        self.body = body
-
-    def serialize(self) -> bytes:
-        line = f"HTTP/1.1 {self.status} {self.reason}\r\n".encode("latin-1")
-        return line + self.headers.serialize() + b"\r\n" + self.body
-
-    def __repr__(self) -> str:
-        return f"Response({self.status}, {self.reason!r}, headers={self.headers!r})"
-
-
-# ---------------------------------------------------------------- incremental parsing
-
-_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
-_STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
-_NOT_REQUEST_LINE = re.compile(rb"[^\x20-\x7e\r]")
-_NOT_STATUS_LINE = re.compile(rb"[^\t\x20-\x7e\x80-\xff\r]")
-
-
-class _SyntaxFailure(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class _HeadReader:
-    """Buffers bytes until the blank line ending an HTTP head, within a size limit."""
-
-    __slots__ = ("_buf", "_scanned", "max_size", "max_headers", "_line_checked", "_check_first_line",
-                 "_bad_first_line", "trailing", "done")
-
-    def __init__(self, max_size: int, max_headers: int,
-                 check_first_line: Callable[[bytes], None], bad_first_line: re.Pattern[bytes]) -> None:
-        if max_size < 16:
-            raise ValueError("max_header_size is too small")
-        self._buf = bytearray()
-        self._scanned = 0
-        self.max_size = max_size
-        self.max_headers = max_headers
-        self._line_checked = False
-        self._check_first_line = check_first_line
-        self._bad_first_line = bad_first_line
-        self.trailing = b""
-        self.done = False
-
-    def feed(self, data: Any) -> Optional[Tuple[bytes, Headers]]:
-        """(start line, headers) once the head is complete; raises _SyntaxFailure."""
-        if self.done:
-            raise RuntimeError("the HTTP head was already parsed")
-        buf = self._buf
-        buf += data  # copies: the caller may reuse its buffer
-        end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
-        if not self._line_checked:
-            eol = buf.find(b"\r\n")
-            if eol >= 0:
-                self._line_checked = True
-                self._check_first_line(bytes(buf[:eol]))
-            elif self._bad_first_line.search(buf):
-                raise _SyntaxFailure(400, "not an HTTP/1.1 message")
-        if end < 0:
-            if len(buf) >= self.max_size:
-                raise _SyntaxFailure(431, f"headers exceed {self.max_size} bytes")
-            self._scanned = len(buf)
-            return None
-        if end + 4 > self.max_size:
-            raise _SyntaxFailure(431, f"headers exceed {self.max_size} bytes")
-        self.done = True
-        self.trailing = bytes(buf[end + 4:])
-        head = bytes(buf[:end])
-        self._buf = bytearray()
-        lines = head.split(b"\r\n")
-        if len(lines) - 1 > self.max_headers:
-            raise _SyntaxFailure(431, f"more than {self.max_headers} header lines")
-        return lines[0], _parse_header_lines(lines[1:])
-
-
-def _parse_header_lines(lines: List[bytes]) -> Headers:
-    headers = Headers()
-    items = headers._items
-    for line in lines:
-        if b"\r" in line or b"\n" in line:
-            raise _SyntaxFailure(400, "bare CR or LF in the headers")
-        if line[:1] in (b" ", b"\t"):
-            # obs-fold (RFC 7230 3.2.4): a continuation line is joined to the previous value with SP
-            if not items:
-                raise _SyntaxFailure(400, "folded line before the first header")
-            more = line.strip(b" \t")
-            if _BAD_VALUE_B.search(more):
-                raise _SyntaxFailure(400, "control character in a header value")
-            folded_name, previous = items[-1]
-            joined = f"{previous} {more.decode('latin-1')}" if previous else more.decode("latin-1")
-            items[-1] = (folded_name, joined)
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep or not _TOKEN_B.fullmatch(name):
-            raise _SyntaxFailure(400, f"invalid header line {line[:64]!r}")
-        value = value.strip(b" \t")
-        if _BAD_VALUE_B.search(value):
-            raise _SyntaxFailure(400, f"control character in header {name.decode('ascii')}")
-        items.append((name.decode("ascii"), value.decode("latin-1")))
-    return headers
-
-
-def _check_request_line(line: bytes) -> None:
-    if _REQUEST_LINE.fullmatch(line) is None:
-        raise _SyntaxFailure(400, f"malformed request line {line[:64]!r}")
-
-
-def _check_status_line(line: bytes) -> None:
-    if _STATUS_LINE.fullmatch(line) is None:
-        raise _SyntaxFailure(400, f"malformed status line {line[:64]!r}")
-
-
-class RequestParser:
-    """Incremental parser of one HTTP/1.1 request head (server side).
-
-    ``feed(data)`` takes any bytes-like object (it is copied) and returns the
-    :class:`Request` once the blank line ending the headers has arrived, None
-    before. Bytes after the head (frames a client sent without waiting for the
-    101) are kept in :attr:`trailing`. A malformed request raises
-    :class:`InvalidRequest` with 400, a head over ``max_header_size`` bytes or
-    ``max_headers`` lines with 431 — as early as it can be known.
-    """
-
-    __slots__ = ("_reader",)
-
-    def __init__(self, max_header_size: int = MAX_HEADER_SIZE, max_headers: int = MAX_HEADERS) -> None:
-        self._reader = _HeadReader(max_header_size, max_headers, _check_request_line, _NOT_REQUEST_LINE)
-
-    @property
-    def trailing(self) -> bytes:
-        return self._reader.trailing
-
-    def feed(self, data: Any) -> Optional[Request]:
-        try:
-            head = self._reader.feed(data)
-        except _SyntaxFailure as exc:
-            raise InvalidRequest(exc.status, exc.reason) from None
-        if head is None:
-            return None
-        line, headers = head
-        match = _REQUEST_LINE.fullmatch(line)
-        assert match is not None  # checked as soon as the line was complete
-        method, target, major, minor = match.groups()
-        return Request(method.decode("ascii"), target.decode("ascii"), (int(major), int(minor)), headers)
-
-
-class ResponseParser:
-    """Incremental parser of one HTTP/1.1 response head (client side).
-
-    Like :class:`RequestParser`; malformed input raises :class:`InvalidMessage`.
-    The returned response's ``body`` holds whatever followed the head up to its
-    Content-Length (only meaningful for an error response; after a 101, those
-    bytes are the first frames and stay in :attr:`trailing`).
-    """
-
-    __slots__ = ("_reader",)
-
-    def __init__(self, max_header_size: int = MAX_HEADER_SIZE, max_headers: int = MAX_HEADERS) -> None:
-        self._reader = _HeadReader(max_header_size, max_headers, _check_status_line, _NOT_STATUS_LINE)
-
-    @property
-    def trailing(self) -> bytes:
-        return self._reader.trailing
-
-    def feed(self, data: Any) -> Optional[Response]:
-        try:
-            head = self._reader.feed(data)
-        except _SyntaxFailure as exc:
-            raise InvalidMessage(f"malformed HTTP response: {exc.reason}") from None
-        if head is None:
-            return None
-        line, headers = head
-        match = _STATUS_LINE.fullmatch(line)
-        assert match is not None
-        major, _minor, status, reason = match.groups()
-        if int(major) != 1:
-            raise InvalidMessage(f"unsupported HTTP version in {line[:64]!r}")
-        body = b""
-        if int(status) != 101:
-            body = self.trailing
-            length = headers.get("Content-Length")
-            if length is not None and length.isdigit():
-                body = body[:int(length)]
-        return Response(int(status), (reason or b"").decode("latin-1"), headers, body)
-
-
-# ---------------------------------------------------------------- extension hooks
-
-
-class ServerExtension(Protocol):
-    """What the server needs from an extension (e.g. permessage-deflate)."""
-
-    name: str
-
-    def negotiate(self, offers: List[ExtensionParams]) -> Optional[Tuple[ExtensionParams, Any]]:
-        """Given the client's offers for ``name`` (in its order), return
-        ``(response_params, extension)`` for the one accepted, or None to decline.
-        ``extension`` is what the frame parser and writer are given; raise
-        InvalidRequest to refuse the whole handshake."""
-        ...
-
-
-class ClientExtension(Protocol):
-    """What the client needs from an extension."""
-
-    name: str
-
-    def offer(self) -> ExtensionParams:
-        """Parameters of our offer for ``name``."""
-        ...
-
-    def accept(self, params: ExtensionParams) -> Any:
-        """The negotiated extension for the server's response parameters;
-        raise ValueError when they are not acceptable."""
-        ...
-
-
-# ---------------------------------------------------------------- server
-
-OriginPolicy = Union[None, Sequence[Optional[str]], Callable[[Optional[str]], bool]]
-ExtraHeaders = Union[None, HeadersLike, Callable[[Request], HeadersLike]]
-
-
-def _error_response(status: int, reason: str, headers: Sequence[Tuple[str, str]] = ()) -> Response:
-    body = (reason + "\n").encode("utf-8")
-    connection = [v for n, v in headers if n.lower() == "connection"] + ["close"]
-    hdrs = Headers([(n, v) for n, v in headers if n.lower() != "connection"])
-    hdrs.add("Content-Type", "text/plain; charset=utf-8")
+    status = int(status)
+    if not 200 <= status <= 599:
+        raise ValueError(f"a plain HTTP response needs a status from 200 to 599, not {status}")
+    extra = list(Headers(headers)) if headers is not None else []
+    body = text.encode("utf-8")
+    connection = [v for n, v in extra if n.lower() == "connection"] + ["close"]
+    hdrs = Headers([(n, v) for n, v in extra if n.lower() not in ("connection", "content-length")])
+    if "Content-Type" not in hdrs:
+        hdrs.add("Content-Type", "text/plain; charset=utf-8")
     hdrs.add("Content-Length", str(len(body)))
-    hdrs.add("Connection", ", ".join(connection))  # one header: e.g. "Upgrade, close" for a 426
+    hdrs.add("Connection", ", ".join(connection))
     return Response(status, None, hdrs, body)
 
 
@@ -658,6 +164,9 @@ def _is_cross_origin(origin: str, host: Optional[str]) -> bool:
     return origin_host != host_name or host_port != origin_port
 
 
+# ---------------------------------------------------------------- server
+
+
 class ServerHandshake:
     """Server-side policy of the opening handshake; one may serve many connections.
 
@@ -672,7 +181,7 @@ class ServerHandshake:
         the client also offered is chosen. ``select_subprotocol(offered) -> str | None``
         overrides the choice.
     extensions:
-        :class:`ServerExtension` objects, in order of preference.
+        :class:`~wsfast.extensions.ServerExtension` objects, in order of preference.
     extra_headers:
         Headers added to every 101 response, or a callable ``(request) -> headers``.
     max_header_size / max_headers:
@@ -694,11 +203,8 @@ class ServerHandshake:
             if isinstance(origins, str):
                 raise TypeError("origins must be a sequence of strings, not a string")
             origins = list(origins)
-        for proto in subprotocols:
-            if not isinstance(proto, str) or not _TOKEN.fullmatch(proto):
-                raise ValueError(f"invalid subprotocol {proto!r}")
         self.origins = origins
-        self.subprotocols = list(subprotocols)
+        self.subprotocols = _checked_subprotocols(subprotocols)
         self.select_subprotocol = select_subprotocol
         self.extensions = list(extensions)
         self.extra_headers = extra_headers
@@ -712,8 +218,8 @@ class ServerHandshake:
     # -- validation
 
     def check(self, request: Request) -> None:
-        """Raise :class:`InvalidRequest` (with its status) unless ``request`` is a
-        valid WebSocket upgrade this policy accepts."""
+        """Raise :class:`~wsfast.exceptions.InvalidRequest` (with its status) unless
+        ``request`` is a valid WebSocket upgrade this policy accepts."""
         if request.method != "GET":
             raise InvalidRequest(405, f"method {request.method} not allowed; use GET", [("Allow", "GET")])
         if request.version[0] != 1 or request.version[1] < 1:
@@ -722,10 +228,12 @@ class ServerHandshake:
         hosts = headers.get_all("Host")
         if len(hosts) != 1:
             raise InvalidRequest(400, "missing Host header" if not hosts else "more than one Host header")
+        if request.declares_body():
+            raise InvalidRequest(400, "an upgrade request cannot have a body")
         upgrade_headers = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
-        if "websocket" not in _token_set(headers.get_all("Upgrade")):
+        if "websocket" not in token_set(headers.get_all("Upgrade")):
             raise InvalidRequest(426, "missing 'Upgrade: websocket' header", upgrade_headers)
-        if "upgrade" not in _token_set(headers.get_all("Connection")):
+        if "upgrade" not in token_set(headers.get_all("Connection")):
             raise InvalidRequest(426, "missing 'Connection: Upgrade' header", upgrade_headers)
         versions = headers.get_all("Sec-WebSocket-Version")
         if versions != ["13"]:
@@ -745,11 +253,11 @@ class ServerHandshake:
         if not self.origin_allowed(origins[0] if origins else None):
             raise InvalidRequest(403, f"origin {origins[0] if origins else None!r} not allowed")
         try:
-            request.subprotocols  # noqa: B018 - syntax check
+            offered_subprotocols(request)
         except ValueError as exc:
             raise InvalidRequest(400, f"malformed Sec-WebSocket-Protocol header: {exc}") from None
         try:
-            request.extensions  # noqa: B018
+            offered_extensions(request)
         except ValueError as exc:
             raise InvalidRequest(400, f"malformed Sec-WebSocket-Extensions header: {exc}") from None
 
@@ -764,7 +272,7 @@ class ServerHandshake:
     # -- responses
 
     def choose_subprotocol(self, request: Request) -> Optional[str]:
-        offered = request.subprotocols
+        offered = offered_subprotocols(request)
         if self.select_subprotocol is not None:
             chosen = self.select_subprotocol(offered)
             if chosen is not None and chosen not in offered:
@@ -779,7 +287,7 @@ class ServerHandshake:
         """(response header items, negotiated extension objects), in our order of preference."""
         if not self.extensions:
             return [], []
-        offers = request.extensions
+        offers = offered_extensions(request)
         accepted: List[Tuple[str, ExtensionParams]] = []
         objects: List[Any] = []
         for ext in self.extensions:
@@ -802,7 +310,7 @@ class ServerHandshake:
         """
         if subprotocol is ...:
             subprotocol = self.choose_subprotocol(request)
-        elif subprotocol is not None and subprotocol not in request.subprotocols:
+        elif subprotocol is not None and subprotocol not in offered_subprotocols(request):
             raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
         ext_items, ext_objects = self.negotiate_extensions(request)
         headers = Headers()
@@ -828,57 +336,12 @@ class ServerHandshake:
         return Response(101, None, headers), subprotocol, ext_objects
 
     @staticmethod
-    def reject(status: int, reason: str = "", headers: Optional[HeadersLike] = None) -> Response:
-        """An error response (text/plain body ``reason``; ``Connection: close``)."""
-        if not 400 <= int(status) <= 599:
-            raise ValueError(f"a rejection needs a 4xx or 5xx status, not {status}")
-        extra = list(Headers(headers)) if headers is not None else []
-        return _error_response(int(status), reason or _phrase(int(status)), extra)
-
-    @staticmethod
     def error_response(error: InvalidRequest) -> Response:
         """The response that tells the client why its request failed."""
-        return _error_response(error.status, error.reason, error.headers)
+        return plain_response(error.status, error.reason + "\n", error.headers)
 
 
 # ---------------------------------------------------------------- client
-
-
-class WebSocketURI(NamedTuple):
-    secure: bool
-    host: str
-    port: int
-    resource: str  # path and query, never empty
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.port == (443 if self.secure else 80):
-            return host
-        return f"{host}:{self.port}"
-
-
-def parse_uri(uri: str) -> WebSocketURI:
-    """``ws://host[:port]/path?query`` or ``wss://...`` (ValueError otherwise)."""
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss"):
-        raise ValueError(f"{uri!r} is not a ws:// or wss:// URI")
-    if parts.fragment:
-        raise ValueError(f"{uri!r}: a WebSocket URI cannot have a fragment")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{uri!r}: user information is not supported in the URI")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"{uri!r} has no host")
-    secure = scheme == "wss"
-    port = parts.port if parts.port is not None else (443 if secure else 80)
-    resource = parts.path or "/"
-    if parts.query:
-        resource += "?" + parts.query
-    if not re.fullmatch(r"[\x21-\x7e]+", resource):
-        raise ValueError(f"{uri!r}: the path must be printable ASCII (percent-encode it)")
-    return WebSocketURI(secure, host, port, resource)
 
 
 class ClientHandshake:
@@ -886,7 +349,7 @@ class ClientHandshake:
 
     ``key`` defaults to 16 fresh random bytes (os.urandom), base64-encoded.
     ``subprotocols`` are offered in our order; ``extensions`` are
-    :class:`ClientExtension` objects.
+    :class:`~wsfast.extensions.ClientExtension` objects.
     """
 
     def __init__(
@@ -902,10 +365,7 @@ class ClientHandshake:
         max_headers: int = MAX_HEADERS,
     ) -> None:
         self.uri = parse_uri(uri) if isinstance(uri, str) else uri
-        for proto in subprotocols:
-            if not isinstance(proto, str) or not _TOKEN.fullmatch(proto):
-                raise ValueError(f"invalid subprotocol {proto!r}")
-        self.subprotocols = list(subprotocols)
+        self.subprotocols = _checked_subprotocols(subprotocols)
         self.extensions = list(extensions)
         self.key = generate_key() if key is None else key
         self.max_header_size = max_header_size
@@ -932,19 +392,19 @@ class ClientHandshake:
 
     def verify(self, response: Response) -> Tuple[Optional[str], List[Any]]:
         """``(subprotocol, extensions)`` if ``response`` accepts our request;
-        otherwise raise the :class:`InvalidHandshake` subclass naming the mismatch."""
+        otherwise raise the :class:`~wsfast.exceptions.InvalidHandshake` subclass naming the mismatch."""
         if response.status != 101:
             raise InvalidStatus(response)
         headers = response.headers
         upgrade = headers.get_all("Upgrade")
         if not upgrade:
             raise InvalidUpgrade("Upgrade")
-        if _token_set(upgrade) != {"websocket"}:
+        if token_set(upgrade) != {"websocket"}:
             raise InvalidUpgrade("Upgrade", ", ".join(upgrade), "expected 'websocket'")
         connection = headers.get_all("Connection")
         if not connection:
             raise InvalidUpgrade("Connection")
-        if "upgrade" not in _token_set(connection):
+        if "upgrade" not in token_set(connection):
             raise InvalidUpgrade("Connection", ", ".join(connection), "expected 'Upgrade'")
         accepts = headers.get_all("Sec-WebSocket-Accept")
         if not accepts:

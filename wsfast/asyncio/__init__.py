@@ -3,14 +3,21 @@
 The connection object (``recv``, ``send``, ``async for``, ``ping``, ``close``,
 ``wait_closed``, ``close_code`` / ``close_reason``, ``request`` / ``response``,
 ``subprotocol``, ``remote_address``) runs on the sans-I/O
-:class:`wsfast.connection.ServerConnection` / ``ClientConnection``, which run
-on the compiled hot path when it is built.
+:class:`wsfast.protocol.ServerProtocol` / ``ClientProtocol`` (its ``protocol``
+attribute), which runs on the compiled hot path when it is built.
 """
 
 from __future__ import annotations
 
-from ..connection import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState
-from ..handshake import InvalidHandshake, InvalidStatus, Request, Response
+from ..exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidState,
+    InvalidStatus,
+)
+from ..http11 import Request, Response
 from .client import ClientConnection, connect
 from .connection import Connection
 from .server import Server, ServerConnection, serve

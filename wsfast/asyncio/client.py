@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
-from typing import Any, Generator, Optional, Sequence, Union
+from typing import Any, Dict, Generator, Optional, Sequence, Union
 
-from ..connection import ClientConnection as SansIOClient
-from ..connection import HandshakeFailed
-from ..handshake import HeadersLike, InvalidMessage, Response, parse_uri
-from .connection import Connection
+from .. import _defaults
+from ..exceptions import InvalidMessage
+from ..headers import HeadersLike
+from ..http11 import Response
+from ..protocol import ClientProtocol, HandshakeFailed, Implementation
+from ..uri import parse_uri
+from .connection import Connection, WriteLimit
 
 __all__ = ["connect", "ClientConnection"]
 
@@ -29,9 +32,11 @@ __all__ = ["connect", "ClientConnection"]
 class ClientConnection(Connection):
     """The client side of a connection (what ``connect`` returns)."""
 
-    def __init__(self, sansio: SansIOClient, **options: Any) -> None:
-        super().__init__(sansio, **options)
-        self._handshake: Optional[asyncio.Future] = None
+    protocol: ClientProtocol
+
+    def __init__(self, protocol: ClientProtocol, **options: Any) -> None:
+        super().__init__(protocol, **options)
+        self._handshake: Optional[asyncio.Future[None]] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -60,13 +65,14 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
 
     Options: ``origin``, ``subprotocols``, ``extra_headers`` (the request),
     ``max_message_size`` (default 1 MiB; None: no limit), ``max_queue``
-    (default 16), ``ping_interval`` / ``ping_timeout`` (default 20 s / 20 s),
+    (default 16), ``write_limit`` (32 KiB, or ``(high, low)``), ``ping_interval`` /
+    ``ping_timeout`` (default 20 s / 20 s),
     ``open_timeout`` (TCP + TLS + handshake, default 10 s), ``close_timeout``
     (default 10 s), ``ssl`` (an SSLContext, or True for the default one; wss://
     implies it), ``server_hostname``, ``logger``, ``implementation`` ("c" /
     "python"). Anything else (``sock``, ``local_addr``, ``family``...) goes to
     ``loop.create_connection``. A refused handshake raises the
-    :class:`wsfast.handshake.InvalidHandshake` subclass that names the problem
+    :class:`wsfast.exceptions.InvalidHandshake` subclass that names the problem
     (``InvalidStatus`` for a non-101 answer); an open that takes too long,
     TimeoutError.
     """
@@ -78,16 +84,17 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
         origin: Optional[str] = None,
         subprotocols: Sequence[str] = (),
         extra_headers: Optional[HeadersLike] = None,
-        max_message_size: Optional[int] = 2**20,
-        max_queue: Optional[int] = 16,
-        ping_interval: Optional[float] = 20.0,
-        ping_timeout: Optional[float] = 20.0,
-        open_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 10.0,
+        max_message_size: Optional[int] = _defaults.MAX_MESSAGE_SIZE,
+        max_queue: Optional[int] = _defaults.MAX_QUEUE,
+        write_limit: WriteLimit = _defaults.WRITE_LIMIT,
+        ping_interval: Optional[float] = _defaults.PING_INTERVAL,
+        ping_timeout: Optional[float] = _defaults.PING_TIMEOUT,
+        open_timeout: Optional[float] = _defaults.OPEN_TIMEOUT,
+        close_timeout: Optional[float] = _defaults.CLOSE_TIMEOUT,
         ssl: Union[None, bool, ssl_module.SSLContext] = None,
         server_hostname: Optional[str] = None,
         logger: Union[None, str, logging.Logger] = None,
-        implementation: Any = None,
+        implementation: Implementation = None,
         **loop_options: Any,
     ) -> None:
         self.uri = parse_uri(uri)
@@ -97,22 +104,22 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
             ssl = True
         self._ssl = ssl_module.create_default_context() if ssl is True else ssl
         self._server_hostname = server_hostname
-        self._sansio_options = dict(origin=origin, subprotocols=subprotocols, extra_headers=extra_headers,
-                                    max_message_size=max_message_size, ping_interval=ping_interval,
-                                    ping_timeout=ping_timeout, close_timeout=close_timeout,
-                                    impl=implementation)
+        self._protocol_options: Dict[str, Any] = dict(
+            origin=origin, subprotocols=subprotocols, extra_headers=extra_headers,
+            max_message_size=max_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout,
+            close_timeout=close_timeout, hold_failure=True, impl=implementation)
         if logger is None:
             logger = logging.getLogger("wsfast.asyncio.client")
         elif isinstance(logger, str):
             logger = logging.getLogger(logger)
-        self._options = dict(max_queue=max_queue, close_timeout=close_timeout, logger=logger)
+        self._options: Dict[str, Any] = dict(max_queue=max_queue, write_limit=write_limit, logger=logger)
         self.open_timeout = open_timeout
         self._loop_options = loop_options
         self.connection: Optional[ClientConnection] = None
 
     async def _open(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
-        sansio = SansIOClient(self.uri, clock=loop.time, **self._sansio_options)
+        protocol = ClientProtocol(self.uri, clock=loop.time, **self._protocol_options)
         options = dict(self._loop_options)
         if self._ssl is not None:
             options["ssl"] = self._ssl
@@ -122,7 +129,7 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
         if "sock" in options:
             host = port = None  # type: ignore[assignment]
         transport, conn = await loop.create_connection(
-            lambda: ClientConnection(sansio, **self._options), host, port, **options)
+            lambda: ClientConnection(protocol, **self._options), host, port, **options)
         try:
             assert conn._handshake is not None
             await conn._handshake

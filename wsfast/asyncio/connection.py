@@ -1,28 +1,35 @@
-"""The asyncio connection shared by both sides: a BufferedProtocol around the sans-I/O connection.
+"""The asyncio connection shared by both sides: a BufferedProtocol around the sans-I/O protocol.
 
 One object is both the asyncio protocol (the transport calls ``get_buffer`` /
 ``buffer_updated``) and what the application uses (``recv``, ``send``,
-``async for``, ``ping``, ``close``). Why it is shaped this way:
+``async for``, ``ping``, ``close``). It only does I/O: every protocol decision
+— handshake, framing, keepalive, closing, failing — is the sans-I/O
+:class:`wsfast.protocol.Protocol`'s; this layer moves bytes, runs one timer on
+the protocol's next deadline and wakes the application. Why it is shaped this way:
 
-- Read path: the socket reads into a buffer we own (``get_buffer``), which is
-  fed straight to :class:`wsfast.connection.Connection` (the frame parser copies
-  what it keeps, so one buffer can serve every connection of a server).
-  Completed messages go to a deque; ``recv()`` pops from it without suspending
-  when something is waiting, so a handler that keeps up never creates a
-  future, and nothing creates a task per message.
-- Write path: ``send()`` only queues frames in the sans-I/O connection; one
-  ``call_soon`` per burst writes them all with ``transport.writelines`` (large
-  messages go out as [header, payload], never joined by us). A burst larger than
-  ``WRITE_LIMIT`` is written at once, and ``send()`` waits while the transport
-  is over its high-water mark, so a fast sender is bounded in memory.
-- Backpressure on reading: with ``max_queue`` messages waiting, reading from
-  the socket pauses until the application catches up.
-- Keepalive, close and open timeouts run on ``loop.time()``: the sans-I/O
-  layer says when it next needs attention and one timer handle follows it.
-- When the peer breaks the protocol, the messages it sent correctly before the
-  violation are still delivered: the close frame that fails the connection is
-  held back until the application has received them (or ``close_timeout``
-  passes), so an echo of those messages still goes out first.
+- Read path: the socket reads into a buffer we own (``get_buffer``), fed
+  straight to the protocol (the frame parser copies what it keeps, so one
+  buffer can serve every connection of a server). Completed messages go to a
+  deque; ``recv()`` pops from it without suspending when something is
+  waiting, so a handler that keeps up never creates a future, and nothing
+  creates a task per message.
+- Write path: ``send()`` queues frames in the protocol; one ``call_soon`` per
+  burst writes them with ``transport.writelines`` (large messages go out as
+  [header, payload], never joined by us).
+- Flow control: the transport's write buffer has the high/low water marks of
+  ``write_limit``; ``send()`` waits while the transport is over its high-water
+  mark, whatever the pattern of sends, and reading pauses meanwhile, so a peer
+  that never reads cannot make us queue pongs (or anything) without bound.
+  Reading also pauses while ``max_queue`` messages wait for the application.
+- Fairness: a handler that streams to a fast reader yields to the event loop
+  every ``_YIELD_BYTES`` bytes or ``_YIELD_SENDS`` sends, so other
+  connections and new handshakes keep making progress.
+- A transport that is closing or lost (the peer vanished, a write failed)
+  makes ``send()`` yield once and raise ConnectionClosed, as asyncio's
+  ``StreamWriter.drain()`` does: a streaming handler can never spin.
+- When the peer breaks the protocol after good messages, the protocol holds
+  the failing close frame back (``hold_failure``) until the application has
+  received those messages, so an echo of them still goes out first.
 """
 
 from __future__ import annotations
@@ -31,42 +38,46 @@ import asyncio
 import collections
 import logging
 import sys
-import time
-from typing import Any, AsyncIterator, Deque, Dict, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Deque, Dict, List, Optional, Tuple, Union
 
-from ..connection import (
-    ConnectionClosed,
-    ConnectionClosedOK,
-    ConnectionFailed,
-    InvalidState,
-    State,
-    closed_error,
-)
-from ..enums import CloseCode, Opcode
+from .. import _defaults
+from ..enums import CloseCode, FailureCause
+from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState
+from ..http11 import Request, Response
+from ..protocol import ConnectionFailed, HandshakeFailed, Protocol, State
 
-__all__ = ["Connection", "Data"]
+__all__ = ["Connection", "Data", "WriteLimit", "READ_BUFFER_SIZE"]
 
 Data = Union[str, bytes]
+WriteLimit = Union[int, Tuple[int, int]]
 
-WRITE_LIMIT = 64 * 1024  # queued-but-unwritten bytes that make send() write at once
-READ_BUFFER_SIZE = 256 * 1024
-_CLOSED = State.CLOSED
+READ_BUFFER_SIZE = 256 * 1024  # bytes one socket read may bring
+_YIELD_BYTES = 1024 * 1024  # a sender yields to the loop after this many bytes in one loop turn...
+_YIELD_SENDS = 1024  # ...or this many sends
+_OWN_WRITE = 16 * 1024  # before 3.12: payloads this large are written on their own (no join)
+
+# why reading is paused (bits of Connection._read_paused); it resumes when no reason is left
+_PAUSE_QUEUE = 1  # max_queue messages wait for the application
+_PAUSE_WRITE = 2  # the transport's write buffer is over its high-water mark
+_PAUSE_HANDSHAKE = 4  # a request head waits for its answer (process_request may run a while)
+
 _OPEN = State.OPEN
+_CLOSED = State.CLOSED
 
 
 if sys.version_info >= (3, 12):
 
-    def _writelines(transport: Any, pieces: list) -> None:
+    def _writelines(transport: Any, pieces: List[bytes]) -> None:
         """Selector transports send a list with sendmsg (scatter/gather): nothing is joined."""
         transport.writelines(pieces)
 
 else:
 
-    def _writelines(transport: Any, pieces: list) -> None:
+    def _writelines(transport: Any, pieces: List[bytes]) -> None:
         """Before 3.12, writelines() joins everything into one new bytes object: copy large
         payloads at most once (into the transport's buffer, for what the socket did not take) by
         writing them on their own, as memoryviews; small frames are still joined."""
-        small: list = []
+        small: List[bytes] = []
         for piece in pieces:
             if len(piece) < _OWN_WRITE:
                 small.append(piece)
@@ -79,7 +90,18 @@ else:
             transport.write(b"".join(small) if len(small) > 1 else small[0])
 
 
-_OWN_WRITE = 16 * 1024
+def write_limits(write_limit: WriteLimit) -> Tuple[int, int]:
+    """``write_limit`` as (high, low): an int is the high-water mark, low is a quarter of it."""
+    if isinstance(write_limit, int) and not isinstance(write_limit, bool):
+        high, low = write_limit, write_limit // 4
+    else:
+        try:
+            high, low = write_limit  # type: ignore[misc]
+        except (TypeError, ValueError):
+            raise TypeError("write_limit must be an int or a (high, low) pair of ints") from None
+    if not (isinstance(high, int) and isinstance(low, int)) or not 0 <= low <= high:
+        raise ValueError(f"write_limit needs 0 <= low <= high, not {write_limit!r}")
+    return high, low
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -88,61 +110,58 @@ class Connection(asyncio.BufferedProtocol):
     Receiving: ``await recv()`` or ``async for message in ws`` (str for text,
     bytes for binary). Iteration ends quietly when the connection closes with
     1000/1001 and raises :class:`ConnectionClosedError` otherwise; ``recv()``
-    raises :class:`ConnectionClosedOK` / :class:`ConnectionClosedError`.
-    Sending: ``await send(str | bytes)``. ``await ping()`` returns a future that
-    resolves (to the round-trip time) when the pong arrives. ``await close()``
-    runs the closing handshake; ``close_code`` / ``close_reason`` say how the
-    connection ended (1005 if the peer's close had no code, 1006 if there was
-    no close frame).
+    raises :class:`ConnectionClosedOK` / :class:`ConnectionClosedError`
+    (``.cause`` says why a connection failed). Sending: ``await send(str | bytes)``.
+    ``await ping()`` returns a future that resolves (to the round-trip time)
+    when the pong arrives. ``await close()`` runs the closing handshake;
+    ``close_code`` / ``close_reason`` say how the connection ended (1005 if the
+    peer's close had no code, 1006 if there was no close frame).
+
+    ``protocol`` is the sans-I/O :class:`~wsfast.protocol.Protocol` underneath.
     """
 
     def __init__(
         self,
-        sansio: Any,
+        protocol: Protocol,
         *,
-        max_queue: Optional[int] = 16,
-        close_timeout: Optional[float] = 10.0,
+        max_queue: Optional[int] = _defaults.MAX_QUEUE,
+        write_limit: WriteLimit = _defaults.WRITE_LIMIT,
         logger: Optional[logging.Logger] = None,
         read_buffer: Optional[bytearray] = None,
     ) -> None:
         if max_queue is not None and max_queue < 1:
             raise ValueError("max_queue must be >= 1 or None")
-        self._sansio = sansio
-        self._receive = sansio.receive
-        self._data_to_send = sansio.data_to_send
-        impl = sansio._impl  # the namespace the sans-I/O connection runs on
-        self._impl = impl
-        self._text_cls = impl.TextMessage
-        self._binary_cls = impl.BinaryMessage
+        self.protocol = protocol
+        self._receive = protocol.receive
+        self._data_to_send = protocol.data_to_send
+        self._text_cls, self._binary_cls = protocol.message_types
         self._max_queue = max_queue
         self._low_water = 0 if max_queue is None else max_queue // 4
-        self.close_timeout = close_timeout
+        self._write_high, self._write_low = write_limits(write_limit)
         self.logger = logger or logging.getLogger("wsfast.asyncio")
-        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in connection_made
         self.transport: Optional[asyncio.Transport] = None
         if read_buffer is None:
             read_buffer = bytearray(READ_BUFFER_SIZE)
-        self._rbuf = read_buffer
         self._rview = memoryview(read_buffer)
         self._messages: Deque[Data] = collections.deque()
-        self._waiter: Optional[asyncio.Future] = None
-        self._reading_paused = False
+        self._waiter: Optional[asyncio.Future[None]] = None
+        self._read_paused = 0  # bits: why reading is paused (see _PAUSE_*)
         self._writing_paused = False
-        self._drain_waiters: Deque[asyncio.Future] = collections.deque()
+        self._drain_waiters: Deque[asyncio.Future[None]] = collections.deque()
         self._flush_handle: Optional[asyncio.Handle] = None
-        self._unflushed = 0
+        self._unflushed = 0  # bytes queued in the protocol since the last flush
+        self._turn_bytes = 0  # bytes and sends since the loop last ran our flush (fairness)
+        self._turn_sends = 0
+        self._write_mark = 0  # transport buffer size when reading paused for writes (liveness)
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_when = 0.0
         self._abort_handle: Optional[asyncio.TimerHandle] = None
         self._lingering = False  # our side is shut down; waiting for the peer's FIN
-        self._peer_unresponsive = False
-        self._pings: Dict[bytes, Tuple[asyncio.Future, float]] = {}
-        self._closed: Optional[asyncio.Future] = None
+        self._ping_waiters: Dict[bytes, asyncio.Future[float]] = {}
+        self._closed: Optional[asyncio.Future[None]] = None
         self._lost = False
         self._ended = False  # no more messages will come (close received, failure, or EOF)
-        # a protocol violation whose close frame waits until the messages before it are received
-        self._held: Optional[list] = None
-        self._held_handle: Optional[asyncio.TimerHandle] = None
         self.remote_address: Any = None
         self.local_address: Any = None
 
@@ -150,38 +169,39 @@ class Connection(asyncio.BufferedProtocol):
 
     @property
     def state(self) -> State:
-        return self._sansio.state
+        return self.protocol.state
 
     @property
-    def request(self) -> Any:
-        """The opening handshake's request (:class:`wsfast.handshake.Request`; ``.path``, ``.headers``)."""
-        return self._sansio.request
+    def request(self) -> Optional[Request]:
+        """The opening handshake's request (``.path``, ``.headers``)."""
+        return self.protocol.request  # type: ignore[no-any-return, attr-defined]
 
     @property
-    def response(self) -> Any:
-        """The opening handshake's response (:class:`wsfast.handshake.Response`)."""
-        return self._sansio.response
+    def response(self) -> Optional[Response]:
+        """The opening handshake's response (the 101, or the HTTP answer that refused it)."""
+        return self.protocol.response  # type: ignore[no-any-return, attr-defined]
 
     @property
     def subprotocol(self) -> Optional[str]:
-        return self._sansio.subprotocol
+        return self.protocol.subprotocol
 
     @property
     def close_code(self) -> Optional[CloseCode]:
         """How the connection ended (None while it is open)."""
-        return self._sansio.close_code
+        return self.protocol.close_code
 
     @property
     def close_reason(self) -> str:
-        return self._sansio.close_reason
+        return self.protocol.close_reason
 
     @property
     def implementation(self) -> str:
         """The hot path this connection runs on: "c" or "python"."""
-        return self._sansio.implementation
+        return self.protocol.implementation
 
     @property
     def closed(self) -> bool:
+        """True once the TCP connection is closed."""
         return self._lost
 
     # ------------------------------------------------------------------ receiving
@@ -195,16 +215,17 @@ class Connection(asyncio.BufferedProtocol):
         messages = self._messages
         if messages:
             message = messages.popleft()
-            if self._reading_paused and len(messages) <= self._low_water:
-                self._resume_reading()
+            if self._read_paused and len(messages) <= self._low_water:
+                self._queue_drained()
             return message
         return await self._recv_wait()
 
     async def _recv_wait(self) -> Data:
         messages = self._messages
         while not messages:
-            if self._held is not None:
-                self._release_failure()
+            if self.protocol.failure_held:  # everything before the violation has been received
+                self.protocol.release_failure()
+                self._after_io()
             if self._ended:
                 raise self._closed_exc()
             handle = self._flush_handle
@@ -217,19 +238,19 @@ class Connection(asyncio.BufferedProtocol):
             finally:
                 self._waiter = None
         message = messages.popleft()
-        if self._reading_paused and len(messages) <= self._low_water:
-            self._resume_reading()
+        if self._read_paused and len(messages) <= self._low_water:
+            self._queue_drained()
         return message
 
     def __aiter__(self) -> AsyncIterator[Data]:
-        return self  # type: ignore[return-value]
+        return self
 
     async def __anext__(self) -> Data:
         messages = self._messages
         if messages:
             message = messages.popleft()
-            if self._reading_paused and len(messages) <= self._low_water:
-                self._resume_reading()
+            if self._read_paused and len(messages) <= self._low_water:
+                self._queue_drained()
             return message
         try:
             return await self._recv_wait()
@@ -237,48 +258,59 @@ class Connection(asyncio.BufferedProtocol):
             raise StopAsyncIteration from None
 
     def _closed_exc(self) -> ConnectionClosed:
-        code = self._sansio.close_code
-        if code is None:
-            code = CloseCode.ABNORMAL_CLOSURE
-        return closed_error(code, self._sansio.close_reason)
+        if self.protocol.close_code is None and self._lost:
+            return ConnectionClosedError(CloseCode.ABNORMAL_CLOSURE, "", FailureCause.EOF)
+        return self.protocol.close_exc
 
     # ------------------------------------------------------------------ sending
 
     async def send(self, message: Data) -> None:
         """Send one message: str as text, bytes-like as binary.
 
-        Raises ConnectionClosed once the connection is closing or closed, and
-        TypeError for anything else than str or a bytes-like object.
+        Waits while the transport's write buffer is over its high-water mark.
+        Raises ConnectionClosed once the connection is closing or closed (or the
+        transport is gone), and TypeError for anything else than str or a
+        bytes-like object.
         """
-        try:
-            if type(message) is str:
-                self._sansio.send_text(message)
-            else:
-                self._sansio.send_binary(message)
-        except ConnectionClosed:
-            if self._held is None:
-                raise
-            self._send_held(message)
-        self._unflushed += len(message)
-        if self._unflushed >= WRITE_LIMIT:
-            self._flush()
-            if self._writing_paused:
-                await self._drain()
-        elif self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
-
-    async def ping(self, data: Optional[Union[str, bytes]] = None) -> asyncio.Future:
-        """Send a ping; returns a future resolved with the round-trip time (seconds) when the
-        matching pong arrives (a pong also answers every earlier ping, as RFC 6455 allows)."""
-        if data is None:
-            payload = self._unique_ping_payload()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            await self._closing_transport()
+        if type(message) is str:
+            self.protocol.send_text(message)
         else:
-            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        if payload in self._pings:
-            raise ValueError("a ping with this payload is already waiting for its pong")
-        self._sansio.ping(payload)
-        waiter = self._loop.create_future()
-        self._pings[payload] = (waiter, time.monotonic())
+            self.protocol.send_binary(message)
+        size = len(message)
+        self._unflushed += size
+        self._turn_bytes += size
+        self._turn_sends += 1
+        if self._unflushed >= self._write_high:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush_next_turn)
+        if self._writing_paused:
+            await self._drain()
+        elif self._turn_bytes >= _YIELD_BYTES or self._turn_sends >= _YIELD_SENDS:
+            self._turn_bytes = self._turn_sends = 0
+            await asyncio.sleep(0)  # let the other connections have a turn
+
+    async def _closing_transport(self) -> None:
+        """The transport is closing or gone: yield (connection_lost may be queued) and raise."""
+        await asyncio.sleep(0)
+        if self.protocol.state is _OPEN and not self.protocol.failure_held:
+            raise ConnectionClosedError(CloseCode.ABNORMAL_CLOSURE, "the transport is closing",
+                                        FailureCause.EOF)
+        raise self._closed_exc()
+
+    async def ping(self, data: Optional[Union[str, bytes]] = None) -> asyncio.Future[float]:
+        """Send a ping; returns a future resolved with the round-trip time (seconds) when its
+        pong arrives (a pong also answers every earlier ping, as RFC 6455 allows).
+
+        ``data`` None sends 4 random bytes. ValueError if a ping with the same
+        payload is still waiting.
+        """
+        payload = self.protocol.ping(data)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._ping_waiters[payload] = waiter
         self._flush()
         if self._writing_paused:
             await self._drain()
@@ -286,32 +318,22 @@ class Connection(asyncio.BufferedProtocol):
 
     async def pong(self, data: Union[str, bytes] = b"") -> None:
         """Send an unsolicited pong (a one-way heartbeat)."""
-        self._sansio.pong(data)
+        self.protocol.pong(data)
         self._flush()
 
-    def _unique_ping_payload(self) -> bytes:
-        import os
-
-        while True:
-            payload = os.urandom(4)
-            if payload not in self._pings:
-                return payload
-
-    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+    async def close(self, code: Optional[int] = CloseCode.NORMAL, reason: str = "") -> None:
         """Start (or join) the closing handshake and wait until the connection is closed,
         at most ``close_timeout`` before the TCP connection is dropped."""
         self.start_close(code, reason)
         await self.wait_closed()
 
-    def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+    def start_close(self, code: Optional[int] = CloseCode.NORMAL, reason: str = "") -> None:
         """Send a close frame without waiting (used by server shutdown); no-op once closing."""
         if self._lost:
             return
-        if self._held is not None:
-            self._release_failure()
-            return
-        if self._sansio.state is _OPEN:
-            self._sansio.close(code, reason)
+        protocol = self.protocol
+        if protocol.state is _OPEN or protocol.failure_held:
+            protocol.close(code, reason)
             self._after_io()
         self._arm_abort()
 
@@ -329,6 +351,7 @@ class Connection(asyncio.BufferedProtocol):
         self._closed = self._loop.create_future()
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
+        transport.set_write_buffer_limits(self._write_high, self._write_low)  # type: ignore[attr-defined]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._rview
@@ -338,44 +361,49 @@ class Connection(asyncio.BufferedProtocol):
             events = self._receive(self._rview[:nbytes])
         except InvalidState:  # data after EOF: nothing to do
             return
+        except MemoryError as exc:
+            self._out_of_memory(exc)
+            return
         if not events:  # part of a frame (or of the request head): nothing happened yet
             return
         messages = self._messages
         text_cls = self._text_cls
         binary_cls = self._binary_cls
         other = False
-        for event in events:
-            kind = type(event)
-            if kind is text_cls or kind is binary_cls:
-                messages.append(event.data)
-            else:
-                self._on_event(event)
-                other = True
+        try:
+            for event in events:
+                kind = type(event)
+                if kind is text_cls or kind is binary_cls:
+                    messages.append(event.data)
+                else:
+                    self._on_event(event)
+                    other = True
+        except MemoryError as exc:
+            self._out_of_memory(exc)
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self._max_queue is not None and len(messages) >= self._max_queue and not self._reading_paused:
-            self._pause_reading()
+        if self._max_queue is not None and len(messages) >= self._max_queue:
+            self._pause_reading(_PAUSE_QUEUE)
         if other:  # only control frames, failures and handshake results make output or deadlines
             self._after_io()
 
     def eof_received(self) -> bool:
-        # The peer will send nothing more. A server whose closing handshake is done closes at
-        # once; otherwise let the transport close too: connection_lost reports what happened.
+        # The peer will send nothing more: let the transport close; connection_lost reports
+        # what happened (1006 if its close frame never came).
         return False
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._lost = True
-        self._sansio.receive_eof()
-        for event in self._sansio.events():
+        self.protocol.receive_eof()
+        for event in self.protocol.events():
             self._on_event(event)
         self._ended = True
-        if self._held is not None:
-            self._held = None  # too late to send anything
-        for handle in (self._timer, self._abort_handle, self._flush_handle, self._held_handle):
+        for handle in (self._timer, self._abort_handle, self._flush_handle):
             if handle is not None:
                 handle.cancel()
-        self._timer = self._abort_handle = self._flush_handle = self._held_handle = None
+        self._timer = self._abort_handle = self._flush_handle = None
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -384,20 +412,25 @@ class Connection(asyncio.BufferedProtocol):
             if not drain.done():
                 drain.set_result(None)
         error = self._closed_exc()
-        for ping_waiter, _ in self._pings.values():
+        for ping_waiter in self._ping_waiters.values():
             if not ping_waiter.done():
                 ping_waiter.set_exception(error)
                 ping_waiter.exception()  # retrieved: nobody may be awaiting it
-        self._pings.clear()
+        self._ping_waiters.clear()
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
-        self.logger.debug("connection closed: %s %s", self._sansio.close_code, self._sansio.close_reason)
+        self.logger.debug("connection closed: %s %s", self.protocol.close_code, self.protocol.close_reason)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
+        # a peer that does not read must not make us queue without bound (pongs, echoes...)
+        transport = self.transport
+        self._write_mark = transport.get_write_buffer_size() if transport is not None else 0
+        self._pause_reading(_PAUSE_WRITE)
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self._resume_reading(_PAUSE_WRITE)
         while self._drain_waiters:
             waiter = self._drain_waiters.popleft()
             if not waiter.done():
@@ -409,96 +442,80 @@ class Connection(asyncio.BufferedProtocol):
         """Everything but a data message: control frames, failures, handshake results."""
         opcode = getattr(event, "opcode", None)
         if opcode is not None:
-            if opcode == Opcode.PONG:
-                self._on_pong(event.data)
-            elif opcode == Opcode.CLOSE:
+            if event.opcode == 10:  # a pong: wake the ping() waiters it answers
+                for payload, rtt in self.protocol.acknowledged_pings():
+                    waiter = self._ping_waiters.pop(payload, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(rtt)
+            elif event.opcode == 8:
                 self._ended = True
             return
         if isinstance(event, ConnectionFailed):
             self._ended = True
-            if event.code == CloseCode.INTERNAL_ERROR and event.error is None:
-                self._peer_unresponsive = True  # the keepalive ping got no pong
-            if event.error is not None and self._messages and not self._lost:
-                # the peer broke the protocol after sending messages still waiting to be
-                # received: hold our close frame back until the application has them
-                out = self._data_to_send()
-                if out and out[-1][:1] == b"\x88":  # the close frame that fails the connection
-                    if len(out) > 1:  # frames queued before the failure (echoes, pongs) go now
-                        _writelines(self.transport, out[:-1])
-                    self._held = out[-1:]
-                    self._held_handle = self._loop.call_later(self.close_timeout or 10.0,
-                                                              self._release_failure)
-                elif out:
-                    _writelines(self.transport, out)
-            if event.code == CloseCode.ABNORMAL_CLOSURE:
+            if event.cause is FailureCause.EOF:
                 self.logger.debug("connection lost without a close frame")
             else:
-                self.logger.info("failing the connection: %d %s", event.code, event.reason)
+                self.logger.info("connection from %s failed (%s): %d %s", self.remote_address,
+                                 event.cause.value, event.code, event.reason)
+            if self.protocol.failure_held and not self._messages:
+                self.protocol.release_failure()  # nothing left to deliver first
             return
+        if isinstance(event, HandshakeFailed):
+            self.logger.info("opening handshake with %s failed: %s", self.remote_address, event.error)
         self._on_handshake_event(event)
 
     def _on_handshake_event(self, event: Any) -> None:
         """Request / Response / HandshakeFailed: the subclasses handle them."""
 
-    def _on_pong(self, data: bytes) -> None:
-        if data not in self._pings:
-            return
-        now = time.monotonic()
-        for payload in list(self._pings):
-            waiter, sent = self._pings.pop(payload)
-            if not waiter.done():
-                waiter.set_result(now - sent)
-            if payload == data:
-                break
-
-    def _send_held(self, message: Any) -> None:
-        """Send while our failing close frame is held back (it goes out after this message)."""
-        if isinstance(message, str):
-            opcode, payload = Opcode.TEXT, message.encode("utf-8")
-        else:
-            opcode, payload = Opcode.BINARY, bytes(message)
-        mask = True if self._sansio.is_client else None
-        assert self.transport is not None
-        self.transport.write(self._impl.encode_frame(opcode, payload, mask=mask))
-
-    def _release_failure(self) -> None:
-        """Write the held-back close frame that fails the connection."""
-        held, self._held = self._held, None
-        if self._held_handle is not None:
-            self._held_handle.cancel()
-            self._held_handle = None
-        if held is None or self._lost:
-            return
-        assert self.transport is not None
-        self.transport.writelines(held)
-        self._after_io()
+    def _out_of_memory(self, exc: MemoryError) -> None:
+        """A MemoryError in the data path: fail with 1011 (one log line), keep the server up."""
+        self._messages.clear()  # free what we can first
+        if self.protocol.state is not _CLOSED and self.protocol.failure is None:
+            try:
+                self.protocol.fail(CloseCode.INTERNAL_ERROR, "out of memory", FailureCause.INTERNAL_ERROR,
+                                   exc)
+            except InvalidState:  # still in the opening handshake: nothing to close on the wire
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            for event in self.protocol.events():
+                self._on_event(event)
+        self._ended = True
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        self._after_io()
+
+    def _flush_next_turn(self) -> None:
+        """The burst of sends of the last loop turn: write it (the loop ran, so the fairness
+        counters start again)."""
+        self._turn_bytes = self._turn_sends = 0
+        self._flush()
 
     def _flush(self) -> None:
         self._flush_handle = None
         self._unflushed = 0
-        if self._held is not None:
-            return
         out = self._data_to_send()
         if out and not self._lost:
+            transport = self.transport
+            assert transport is not None
+            if transport.is_closing():
+                return  # the peer is gone: connection_lost is on its way
             if len(out) == 1:
-                self.transport.write(out[0])  # type: ignore[union-attr]
+                transport.write(out[0])
             else:
-                _writelines(self.transport, out)
+                _writelines(transport, out)
 
     def _after_io(self) -> None:
-        """Write what the sans-I/O layer queued, close the transport when it says so, and keep
-        the timer on its next deadline."""
-        if self._held is None:
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
-            self._flush()
-            if self._sansio.should_close_transport and not self._lost:
-                self._close_transport()
-                return
-        deadline = self._sansio.next_deadline()
+        """Write what the protocol queued, close the transport when it says so, and keep the
+        timer on its next deadline."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self._flush()
+        if self.protocol.should_close_transport and not self._lost:
+            self._close_transport()
+            return
+        deadline = self.protocol.next_deadline()
         if deadline is not None and (self._timer is None or deadline < self._timer_when):
             if self._timer is not None:
                 self._timer.cancel()
@@ -509,9 +526,16 @@ class Connection(asyncio.BufferedProtocol):
         self._timer = None
         if self._lost:
             return
-        sansio = self._sansio
-        sansio.tick(self._loop.time())
-        for event in sansio.events():
+        protocol = self.protocol
+        now = self._loop.time()
+        if self._read_paused & _PAUSE_WRITE and self.transport is not None:
+            # we cannot see pongs while reading is paused: a peer that drains our writes is alive
+            size = self.transport.get_write_buffer_size()
+            if size < self._write_mark:
+                protocol.write_progress(now)
+            self._write_mark = size
+        protocol.tick(now)
+        for event in protocol.events():
             self._on_event(event)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -531,18 +555,19 @@ class Connection(asyncio.BufferedProtocol):
         assert transport is not None
         if self._lingering or transport.is_closing():
             return
-        sansio = self._sansio
-        if sansio.state is not _CLOSED and sansio.close_code is None:
+        protocol = self.protocol
+        if protocol.state is not _CLOSED and protocol.close_code is None:
             # our close frame went unanswered until the deadline: nothing more is worth sending
             transport.abort()
             return
+        failure = protocol.failure
         self._lingering = True
-        self._receive = self._discard
-        if self._reading_paused:
-            self._resume_reading()
+        self._receive = self._discard  # type: ignore[assignment]
+        self._read_paused = 0
+        transport.resume_reading()
         self._arm_abort()
-        if self._peer_unresponsive:  # a keepalive timeout: nobody will send us a FIN
-            transport.close()
+        if failure is not None and failure.cause is FailureCause.KEEPALIVE_TIMEOUT:
+            transport.close()  # an unresponsive peer will never send us a FIN
             return
         try:
             if transport.can_write_eof():
@@ -553,12 +578,13 @@ class Connection(asyncio.BufferedProtocol):
         transport.close()
 
     @staticmethod
-    def _discard(data: Any) -> list:
+    def _discard(data: Any) -> List[Any]:
         return []
 
     def _arm_abort(self) -> None:
-        if self._abort_handle is None and not self._lost and self.close_timeout is not None:
-            self._abort_handle = self._loop.call_later(self.close_timeout, self._abort)
+        timeout = self.protocol.close_timeout
+        if self._abort_handle is None and not self._lost and timeout is not None:
+            self._abort_handle = self._loop.call_later(timeout, self._abort)
 
     def _abort(self) -> None:
         self._abort_handle = None
@@ -566,19 +592,27 @@ class Connection(asyncio.BufferedProtocol):
             self.logger.debug("closing handshake timed out: dropping the TCP connection")
             self.transport.abort()
 
-    def _pause_reading(self) -> None:
-        if self.transport is not None and not self._lost:
-            self._reading_paused = True
+    def _pause_reading(self, reason: int) -> None:
+        if self._lost or self.transport is None or self._lingering:
+            return
+        if not self._read_paused:
             self.transport.pause_reading()
+        self._read_paused |= reason
 
-    def _resume_reading(self) -> None:
-        self._reading_paused = False
-        if self.transport is not None and not self._lost:
+    def _resume_reading(self, reason: int) -> None:
+        if not self._read_paused & reason:
+            return
+        self._read_paused &= ~reason
+        if not self._read_paused and self.transport is not None and not self._lost:
             self.transport.resume_reading()
+
+    def _queue_drained(self) -> None:
+        self._resume_reading(_PAUSE_QUEUE)
 
     async def _drain(self) -> None:
         if self._lost:
             return
-        waiter = self._loop.create_future()
+        waiter: asyncio.Future[None] = self._loop.create_future()
         self._drain_waiters.append(waiter)
         await waiter
+        self._turn_bytes = self._turn_sends = 0

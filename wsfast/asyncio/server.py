@@ -9,10 +9,14 @@
     async with serve(echo, "127.0.0.1", 8765) as server:
         await server.serve_forever()
 
-One task per connection runs the opening handshake's application hooks
-(``process_request``) and then the handler; messages never create tasks.
-``server.close()`` stops accepting, sends 1001 to every open connection, waits
-up to ``close_timeout`` for the closing handshakes, then drops what is left.
+The sans-I/O :class:`~wsfast.protocol.ServerProtocol` parses each request head
+and decides every answer; this layer runs the application's hooks around it:
+one task per connection runs ``process_request`` (which may answer plain HTTP,
+e.g. a health check) and then the handler. Reading stops from the request
+head until the answer is sent, so a client cannot push data into a slow
+``process_request``. ``server.close()`` stops accepting, sends 1001 to every
+open connection, waits up to ``close_timeout`` for the closing handshakes,
+then drops what is left.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ import logging
 import socket
 from typing import Any, Awaitable, Callable, Generator, List, Optional, Sequence, Set, Union
 
-from ..connection import ConnectionClosed, HandshakeFailed
-from ..connection import ServerConnection as SansIOServer
+from .. import _defaults
 from ..enums import CloseCode
-from ..handshake import Headers, HeadersLike, InvalidRequest, Request, Response, ServerHandshake
-from .connection import READ_BUFFER_SIZE, Connection
+from ..exceptions import ConnectionClosed
+from ..handshake import ExtraHeaders, OriginPolicy, ServerHandshake
+from ..headers import HeadersLike
+from ..http11 import MAX_HEADER_SIZE, Request, Response
+from ..protocol import Implementation, ServerProtocol, State
+from .connection import _PAUSE_HANDSHAKE, READ_BUFFER_SIZE, Connection, WriteLimit
 
 __all__ = ["serve", "Server", "ServerConnection"]
 
@@ -36,47 +43,21 @@ ProcessRequest = Callable[["ServerConnection", Request], Any]
 
 
 class ServerConnection(Connection):
-    """The server side of one connection (what the handler receives).
+    """The server side of one connection (what the handler receives)."""
 
-    Until the request head is complete, received bytes are kept and parsed
-    here so that ``process_request`` sees every request, even one that is not
-    a WebSocket upgrade (a health check); then they are handed to the sans-I/O
-    connection, which validates the upgrade and answers 101 or an HTTP error.
-    """
+    protocol: ServerProtocol
 
-    def __init__(self, server: Server, sansio: SansIOServer) -> None:
-        super().__init__(sansio, max_queue=server.max_queue, close_timeout=server.close_timeout,
+    def __init__(self, server: Server, protocol: ServerProtocol) -> None:
+        super().__init__(protocol, max_queue=server.max_queue, write_limit=server.write_limit,
                          logger=server.logger, read_buffer=server._read_buffer)
         self.server = server
-        self._task: Optional[asyncio.Task] = None
+        self._task: Optional[asyncio.Task[None]] = None
         self._open_timer: Optional[asyncio.TimerHandle] = None
-        self._opened = False
-        self._http_response: Optional[Response] = None
-        self._request: Optional[Request] = None
-        self._head: Optional[bytearray] = bytearray()
-        self._head_parser: Any = server.handshake.parser()
-        self._receive = self._receive_head  # until the request is handed to the sans-I/O layer
-
-    @property
-    def request(self) -> Any:
-        """The opening handshake's request (``.path``, ``.headers``)."""
-        return self._sansio.request or self._request
-
-    @property
-    def response(self) -> Any:
-        """The 101 response, the HTTP error, or the answer given by ``process_request``."""
-        return self._http_response if self._http_response is not None else self._sansio.response
 
     def respond(self, status: int, text: str = "", headers: Optional[HeadersLike] = None) -> Response:
         """A plain HTTP response to return from ``process_request`` (health checks, redirects,
         rejections): ``text`` is the body (text/plain, UTF-8)."""
-        body = text.encode("utf-8")
-        hdrs = Headers(headers)
-        if "Content-Type" not in hdrs:
-            hdrs.add("Content-Type", "text/plain; charset=utf-8")
-        hdrs.add("Content-Length", str(len(body)))
-        hdrs.add("Connection", "close")
-        return Response(status, None, hdrs, body)
+        return self.protocol.reject(status, text, headers=headers)
 
     # -- the opening handshake
 
@@ -87,79 +68,56 @@ class ServerConnection(Connection):
         if timeout is not None:
             self._open_timer = self._loop.call_later(timeout, self._open_timed_out)
 
-    def _receive_head(self, data: Any) -> List[Any]:
-        """Collect the request head; decide who answers it once it is complete."""
-        head = self._head
-        assert head is not None
-        head += data
-        parser = self._head_parser
-        if parser is None:
-            return []  # process_request is running: keep what arrives
-        try:
-            request = parser.feed(data)
-        except InvalidRequest:
-            return self._to_sansio()  # it answers with the right HTTP error
-        if request is None:
-            return []
-        self._head_parser = None
-        self._request = request
-        if self.server._closing:
-            self._send_response(self.respond(503, "the server is shutting down\n"))
-            return []
-        if self.server.process_request is None:
-            return self._to_sansio()
-        self._task = self._loop.create_task(self._run(request))
-        return []
-
-    def _to_sansio(self) -> List[Any]:
-        """Hand everything received so far to the sans-I/O connection (which validates and
-        answers the request, then parses the frames that followed it)."""
-        data = bytes(self._head or b"")
-        self._head = self._head_parser = None
-        self._receive = self._sansio.receive
-        try:
-            return self._sansio.receive(data)
-        except Exception:  # a user hook (select_subprotocol, extra_headers) failed
-            self.logger.error("accepting the opening handshake failed", exc_info=True)
-            self._send_response(self.respond(500, "Internal Server Error\n"))
-            return []
-
     def _on_handshake_event(self, event: Any) -> None:
-        if isinstance(event, Request):  # valid and accepted: the 101 is queued
-            self._opened = True
-            if self._open_timer is not None:
-                self._open_timer.cancel()
-                self._open_timer = None
-            self.logger.debug("connection open from %s: %s", self.remote_address, event.path)
-            if self._task is None:
-                self._task = self._loop.create_task(self._run(None))
-        elif isinstance(event, HandshakeFailed):
-            self.logger.info("opening handshake from %s failed: %s", self.remote_address, event.error)
+        if isinstance(event, Request):
+            # nothing more is read until the request is answered (process_request may take a while)
+            self._pause_reading(_PAUSE_HANDSHAKE)
+            self._task = self._loop.create_task(self._run(event))
 
     def _open_timed_out(self) -> None:
         self._open_timer = None
-        if not self._opened and not self._lost and self.transport is not None:
+        if self.protocol.state is State.CONNECTING and not self._lost and self.transport is not None:
             self.logger.info("opening handshake from %s timed out: dropping the connection",
                              self.remote_address)
             self.transport.abort()
 
-    async def _process_request(self, request: Request) -> bool:
-        """Run process_request; True to go on with the WebSocket handshake."""
-        try:
-            response = self.server.process_request(self, request)  # type: ignore[misc]
-            if inspect.isawaitable(response):
-                response = await response
-        except Exception:
-            self.logger.error("process_request failed", exc_info=True)
-            response = self.respond(500, "Internal Server Error\n")
+    async def _answer(self, request: Request) -> bool:
+        """Run process_request, then answer the request; True once the connection is open."""
+        server = self.server
+        protocol = self.protocol
+        response: Any = None
+        if server._closing:
+            response = protocol.reject(503, "the server is shutting down\n")
+        elif server.process_request is not None:
+            try:
+                response = server.process_request(self, request)
+                if inspect.isawaitable(response):
+                    response = await response
+            except Exception:
+                self.logger.error("process_request failed", exc_info=True)
+                response = protocol.reject(500, "Internal Server Error\n")
         if self._lost:
             return False
-        if response is not None:
-            self._send_response(response)
-            return False
-        self._dispatch(self._to_sansio())
+        if response is None:
+            response = protocol.accept(request)
+            if protocol.handshake_exc is not None:
+                error = protocol.handshake_exc
+                if response.status >= 500:
+                    self.logger.error("accepting the opening handshake failed", exc_info=error)
+                else:
+                    self.logger.info("opening handshake from %s refused: %s", self.remote_address, error)
+        protocol.send_response(response)
+        self._resume_reading(_PAUSE_HANDSHAKE)
+        opened = protocol.state is State.OPEN
+        if opened:
+            if self._open_timer is not None:
+                self._open_timer.cancel()
+                self._open_timer = None
+            self.logger.debug("connection open from %s: %s", self.remote_address, request.path)
+            # frames the client sent early were parsed when the 101 went out
+            self._dispatch(protocol.events())
         self._after_io()
-        return self._opened
+        return opened
 
     def _dispatch(self, events: List[Any]) -> None:
         text_cls, binary_cls = self._text_cls, self._binary_cls
@@ -169,26 +127,12 @@ class ServerConnection(Connection):
             else:
                 self._on_event(event)
 
-    def _send_response(self, response: Response) -> None:
-        """Answer with a plain HTTP response and close (the connection never opens)."""
-        self._http_response = response
-        self._head = self._head_parser = None
-        self._receive = self._ignore
-        assert self.transport is not None
-        self.transport.write(response.serialize())
-        self.transport.close()
-        self._arm_abort()
-
-    @staticmethod
-    def _ignore(data: Any) -> List[Any]:
-        return []
-
     # -- the handler
 
-    async def _run(self, request: Optional[Request]) -> None:
+    async def _run(self, request: Request) -> None:
         server = self.server
         try:
-            if request is not None and not await self._process_request(request):
+            if not await self._answer(request):
                 return
             try:
                 await server.handler(self)
@@ -233,24 +177,26 @@ class Server:
         self,
         handler: Handler,
         *,
-        max_message_size: Optional[int] = 2**20,
-        max_queue: Optional[int] = 16,
-        ping_interval: Optional[float] = 20.0,
-        ping_timeout: Optional[float] = 20.0,
-        open_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 10.0,
-        origins: Any = None,
+        max_message_size: Optional[int] = _defaults.MAX_MESSAGE_SIZE,
+        max_queue: Optional[int] = _defaults.MAX_QUEUE,
+        write_limit: WriteLimit = _defaults.WRITE_LIMIT,
+        ping_interval: Optional[float] = _defaults.PING_INTERVAL,
+        ping_timeout: Optional[float] = _defaults.PING_TIMEOUT,
+        open_timeout: Optional[float] = _defaults.OPEN_TIMEOUT,
+        close_timeout: Optional[float] = _defaults.CLOSE_TIMEOUT,
+        origins: OriginPolicy = None,
         subprotocols: Sequence[str] = (),
-        select_subprotocol: Any = None,
-        extra_headers: Any = None,
+        select_subprotocol: Optional[Callable[[List[str]], Optional[str]]] = None,
+        extra_headers: ExtraHeaders = None,
         process_request: Optional[ProcessRequest] = None,
-        max_header_size: Optional[int] = None,
+        max_header_size: int = MAX_HEADER_SIZE,
         logger: Union[None, str, logging.Logger] = None,
-        implementation: Any = None,
+        implementation: Implementation = None,
     ) -> None:
         self.handler = handler
         self.max_message_size = max_message_size
         self.max_queue = max_queue
+        self.write_limit = write_limit
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.open_timeout = open_timeout
@@ -262,29 +208,26 @@ class Server:
         elif isinstance(logger, str):
             logger = logging.getLogger(logger)
         self.logger = logger
-        handshake_options: dict = {}
-        if max_header_size is not None:
-            handshake_options["max_header_size"] = max_header_size
         self.handshake = ServerHandshake(origins=origins, subprotocols=subprotocols,
                                          select_subprotocol=select_subprotocol, extra_headers=extra_headers,
-                                         **handshake_options)
+                                         max_header_size=max_header_size)
         # every connection of this server runs on one loop, and the parser copies what it keeps:
         # one read buffer serves them all
         self._read_buffer = bytearray(READ_BUFFER_SIZE)
         self.connections: Set[ServerConnection] = set()
         self._server: Optional[asyncio.Server] = None
         self._closing = False
-        self._closed_future: Optional[asyncio.Future] = None
-        self._close_task: Optional[asyncio.Task] = None
+        self._closed_future: Optional[asyncio.Future[None]] = None
+        self._close_task: Optional[asyncio.Task[None]] = None
 
     def _make_connection(self) -> ServerConnection:
-        sansio = SansIOServer(
-            handshake=self.handshake, auto_accept=True, max_message_size=self.max_message_size,
+        protocol = ServerProtocol(
+            handshake=self.handshake, max_message_size=self.max_message_size,
             ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            close_timeout=self.close_timeout, clock=asyncio.get_running_loop().time,
+            close_timeout=self.close_timeout, hold_failure=True, clock=asyncio.get_running_loop().time,
             impl=self.implementation,
         )
-        return ServerConnection(self, sansio)
+        return ServerConnection(self, protocol)
 
     def _register(self, conn: ServerConnection) -> None:
         self.connections.add(conn)
@@ -322,8 +265,8 @@ class Server:
     async def _shutdown(self, close_connections: bool) -> None:
         conns = list(self.connections)
         for conn in conns:
-            if not conn._opened:
-                if conn.transport is not None and not conn._lost:
+            if conn.protocol.state is State.CONNECTING:
+                if conn.transport is not None and not conn._lost and conn._task is None:
                     conn.transport.abort()
             elif close_connections:
                 conn.start_close(CloseCode.GOING_AWAY, "server shutdown")
@@ -373,11 +316,13 @@ class serve:  # noqa: N801 - used as a function, like websockets' serve
     """``await serve(handler, host, port, **options)`` -> :class:`Server`, or
     ``async with serve(...) as server:`` (closed gracefully on exit).
 
-    Options: ``max_message_size`` (default 1 MiB; None: no limit; bigger → 1009),
-    ``max_queue`` (messages buffered before reading pauses; default 16),
-    ``ping_interval`` / ``ping_timeout`` (keepalive, default 20 s / 20 s; None
+    Options (defaults as in websockets): ``max_message_size`` (1 MiB; None: no
+    limit; bigger → 1009), ``max_queue`` (messages buffered before reading
+    pauses; 16), ``write_limit`` (the transport's write-buffer high-water mark,
+    or a ``(high, low)`` pair; 32 KiB: ``send()`` waits above it),
+    ``ping_interval`` / ``ping_timeout`` (keepalive, 20 s / 20 s; None
     disables), ``open_timeout`` (seconds to complete the opening handshake,
-    default 10), ``close_timeout`` (default 10), ``origins``, ``subprotocols``,
+    10), ``close_timeout`` (10), ``origins``, ``subprotocols``,
     ``select_subprotocol``, ``extra_headers``, ``process_request(ws, request)``
     (sync or async; return a Response — e.g. ``ws.respond(200, "OK")`` — to
     answer with plain HTTP instead of upgrading), ``max_header_size``,

@@ -89,13 +89,14 @@ def _conn_run(conn: Any, chunks: List[bytes]) -> int:
 
 
 def open_server_connection(impl: Any) -> Any:
-    """A ServerConnection past its handshake, keepalive off (nothing time-dependent)."""
-    from wsfast.connection import ServerConnection
+    """A ServerProtocol past its handshake, keepalive off (nothing time-dependent)."""
     from wsfast.handshake import ClientHandshake
+    from wsfast.protocol import ServerProtocol
 
-    conn = ServerConnection(impl=impl, ping_interval=None, max_message_size=None)
+    conn = ServerProtocol(impl=impl, ping_interval=None, max_message_size=None)
     conn.receive_data(ClientHandshake("ws://localhost/").request.serialize())
-    conn.events()
+    (request,) = conn.events()
+    conn.send_response(conn.accept(request))
     conn.data_to_send()
     return conn
 

@@ -1,5 +1,5 @@
 """The sans-I/O connection against real peers, in memory: websockets' and wsproto's sans-I/O
-clients and servers talk to our ServerConnection / ClientConnection, over both hot-path
+clients and servers talk to our ServerProtocol / ClientProtocol, over both hot-path
 implementations. The seed's four endings, keepalive on a fake clock, protocol errors, bad use."""
 
 from __future__ import annotations
@@ -16,18 +16,15 @@ from _conn_peers import (
 )
 
 from wsfast import CloseCode, Opcode
-from wsfast.connection import (
-    ClientConnection,
+from wsfast.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
-    ConnectionFailed,
-    HandshakeFailed,
     InvalidState,
-    ServerConnection,
-    State,
+    InvalidStatus,
 )
-from wsfast.handshake import InvalidStatus
+from wsfast.http11 import Request
+from wsfast.protocol import ClientProtocol, ConnectionFailed, HandshakeFailed, ServerProtocol, State
 
 PAIRS = [("server", "websockets"), ("server", "wsproto"), ("client", "websockets"), ("client", "wsproto")]
 IDS = [f"ours={o}-peer={p}" for o, p in PAIRS]
@@ -65,7 +62,7 @@ def test_handshake_with_real_peers(pair):
     wire, me, peer = pair
     ours = wire.events(me)
     theirs = wire.events(peer)
-    if isinstance(me.conn, ServerConnection):
+    if isinstance(me.conn, ServerProtocol):
         assert ours == [("request", "/chat")]
         assert theirs == [("open",)]
         assert me.conn.request.headers["Host"] == "example.com"
@@ -79,7 +76,7 @@ def test_handshake_with_real_peers(pair):
 
 @pytest.mark.parametrize("peer", ["websockets", "wsproto"])
 def test_server_subprotocol_with_real_clients(impl, peer):
-    conn = ServerConnection(impl=impl, subprotocols=["b", "a"])
+    conn = ServerProtocol(impl=impl, subprotocols=["b", "a"])
     client = WebsocketsClient(subprotocols=["a", "b"]) if peer == "websockets" else WsprotoClient(["a", "b"])
     wire = Wire(WsfastEnd(conn), client)
     wire.pump()
@@ -92,7 +89,7 @@ def test_server_subprotocol_with_real_clients(impl, peer):
 
 
 def test_client_subprotocol_with_websockets_server(impl):
-    conn = ClientConnection("ws://example.com/chat", impl=impl, subprotocols=["x", "y"])
+    conn = ClientProtocol("ws://example.com/chat", impl=impl, subprotocols=["x", "y"])
     server = WebsocketsServer(subprotocols=["y"])
     wire = Wire(WsfastEnd(conn), server)
     wire.pump()
@@ -192,7 +189,7 @@ def test_our_ping_gets_the_peers_pong(pair):
 
 
 def test_auto_pong_can_be_disabled(impl):
-    conn = ServerConnection(impl=impl, auto_pong=False)
+    conn = ServerProtocol(impl=impl, auto_pong=False)
     client = WebsocketsClient()
     wire = Wire(WsfastEnd(conn), client)
     wire.pump()
@@ -233,7 +230,7 @@ def test_peer_initiates_the_closing_handshake(pair, code, reason):
     assert me.conn.state is State.CLOSED
     assert (me.conn.close_code, me.conn.close_reason) == (code, reason)
     assert me.conn.close_sent == (code, "")
-    server = me if isinstance(me.conn, ServerConnection) else peer
+    server = me if isinstance(me.conn, ServerProtocol) else peer
     assert _closed_first(wire) is server
 
 
@@ -248,7 +245,7 @@ def test_we_initiate_the_closing_handshake(pair, code, reason):
     (ours,) = wire.events(me)
     assert ours[:2] == ("close", code)  # the peer echoed our code
     assert me.conn.state is State.CLOSED and me.conn.close_code == code
-    server = me if isinstance(me.conn, ServerConnection) else peer
+    server = me if isinstance(me.conn, ServerProtocol) else peer
     assert _closed_first(wire) is server
 
 
@@ -260,7 +257,7 @@ def test_close_without_code_is_reported_as_1005_and_never_sent(pair, impl):
     assert wire.events(me) == [("close", 1005, "")]
     assert me.conn.close_code == CloseCode.NO_STATUS_RECEIVED
     # our reply is 1000, and 1005 never appears on the wire
-    ours = frames_on_wire(_ws_bytes(wire, me), impl, from_client=isinstance(me.conn, ClientConnection))
+    ours = frames_on_wire(_ws_bytes(wire, me), impl, from_client=isinstance(me.conn, ClientProtocol))
     closes = [e for e in ours if type(e).__name__ == "Close"]
     assert [(int(c.code), bytes(c.data)) for c in closes] == [(1000, b"\x03\xe8")]
     assert close_frames(wire.events(peer)) == [("close", 1000, "")]
@@ -273,7 +270,7 @@ def test_we_close_without_a_code(pair, impl):
     assert me.conn.close_sent == (None, "")
     _finish(wire, me)
     assert close_frames(wire.events(peer)) == [("close", 1005, "")]  # the peer reports 1005 itself
-    ours = frames_on_wire(_ws_bytes(wire, me), impl, from_client=isinstance(me.conn, ClientConnection))
+    ours = frames_on_wire(_ws_bytes(wire, me), impl, from_client=isinstance(me.conn, ClientProtocol))
     closes = [e for e in ours if type(e).__name__ == "Close"]
     assert [bytes(c.data) for c in closes] == [b""]
 
@@ -332,7 +329,7 @@ def test_data_after_our_close_is_dropped_until_the_peers_close(pair):
 
 
 def test_nothing_is_delivered_after_the_peers_close(impl):
-    conn = ServerConnection(impl=impl)
+    conn = ServerProtocol(impl=impl)
     client = WebsocketsClient()
     wire = Wire(WsfastEnd(conn), client)
     wire.pump()
@@ -351,7 +348,7 @@ def test_nothing_is_delivered_after_the_peers_close(impl):
 
 def _inject(me, impl, opcode, payload, *, rsv1=False, wrong_mask=False):
     """Bytes as the peer would send them (masked iff the peer is a client)."""
-    peer_is_client = isinstance(me.conn, ServerConnection)
+    peer_is_client = isinstance(me.conn, ServerProtocol)
     if wrong_mask:
         peer_is_client = not peer_is_client
     return impl.encode_frame(opcode, payload, mask=True if peer_is_client else None, rsv1=rsv1)
@@ -398,7 +395,7 @@ def test_protocol_errors_close_with_their_code(pair, impl, case, code):
 
 @pytest.mark.parametrize("limit", [10, 1000])
 def test_max_message_size_is_configurable(impl, limit):
-    conn = ServerConnection(impl=impl, max_message_size=limit)
+    conn = ServerProtocol(impl=impl, max_message_size=limit)
     client = WebsocketsClient()
     wire = Wire(WsfastEnd(conn), client)
     wire.pump()
@@ -459,7 +456,7 @@ def test_missing_pong_fails_with_1011(clocked_pair):
 
 
 def test_keepalive_can_be_disabled(impl):
-    conn = ServerConnection(impl=impl, ping_interval=None)
+    conn = ServerProtocol(impl=impl, ping_interval=None)
     wire = Wire(WsfastEnd(conn), WebsocketsClient())
     wire.pump()
     assert conn.next_deadline() is None
@@ -484,7 +481,7 @@ def test_close_timeout_when_the_peer_never_answers(clocked_pair):
 
 def test_client_waits_for_the_server_to_close_tcp(impl):
     clock = FakeClock()
-    conn = ClientConnection("ws://example.com/chat", impl=impl, close_timeout=3.0, clock=clock)
+    conn = ClientProtocol("ws://example.com/chat", impl=impl, close_timeout=3.0, clock=clock)
     server = WebsocketsServer()
     wire = Wire(WsfastEnd(conn), server)
     wire.pump()
@@ -526,7 +523,7 @@ def test_bad_use_raises_and_writes_nothing(pair):
         assert conn.data_to_send() == []
         assert conn.state is State.OPEN
     conn.ping(b"x" * 125)  # the limit itself is fine
-    assert len(b"".join(conn.data_to_send())) == (131 if isinstance(conn, ClientConnection) else 127)
+    assert len(b"".join(conn.data_to_send())) == (131 if isinstance(conn, ClientProtocol) else 127)
 
 
 def test_sending_after_close_is_a_clear_error(pair):
@@ -544,20 +541,20 @@ def test_sending_after_close_is_a_clear_error(pair):
 
 
 def test_sending_before_the_handshake(impl):
-    conn = ServerConnection(impl=impl)
+    conn = ServerProtocol(impl=impl)
     with pytest.raises(InvalidState):
         conn.send_text("too early")
     with pytest.raises(InvalidState):
         conn.close()
     assert conn.data_to_send() == []
-    client = ClientConnection("ws://h/", impl=impl)
+    client = ClientProtocol("ws://h/", impl=impl)
     with pytest.raises(InvalidState):
         client.ping()
     assert client.bytes_to_send().startswith(b"GET / HTTP/1.1\r\n")
 
 
 def test_receive_after_eof_is_an_error(impl):
-    conn = ServerConnection(impl=impl)
+    conn = ServerProtocol(impl=impl)
     conn.receive_eof()
     with pytest.raises(InvalidState):
         conn.receive_data(b"x")
@@ -568,18 +565,18 @@ def test_receive_after_eof_is_an_error(impl):
 
 @pytest.mark.parametrize("peer", ["websockets", "wsproto"])
 def test_server_rejects_a_real_client(impl, peer):
-    conn = ServerConnection(impl=impl, origins=["https://allowed.example"])
+    conn = ServerProtocol(impl=impl, origins=["https://allowed.example"])
     client = WebsocketsClient(origin="https://evil.example") if peer == "websockets" else WsprotoClient()
     wire = Wire(WsfastEnd(conn), client)
     wire.pump()
-    assert [type(e) for e in wire.a.raw_events] == [HandshakeFailed]
-    assert wire.a.raw_events[0].error.status == 403
+    assert [type(e) for e in wire.a.raw_events] == [Request]  # surfaced; accept() refuses it
+    assert conn.handshake_exc.status == 403 and conn.response.status == 403
     assert wire.events(client)[:1] == [("handshake_failed", 403)]
     assert conn.state is State.CLOSED and wire.a.closed
 
 
 def test_client_reports_a_rejection(impl):
-    conn = ClientConnection("ws://example.com/chat", impl=impl, origin="https://evil.example")
+    conn = ClientProtocol("ws://example.com/chat", impl=impl, origin="https://evil.example")
     server = WebsocketsServer(origins=["https://allowed.example"])
     wire = Wire(WsfastEnd(conn), server)
     wire.pump()
@@ -589,7 +586,7 @@ def test_client_reports_a_rejection(impl):
 
 
 def test_client_reports_eof_during_the_handshake(impl):
-    conn = ClientConnection("ws://example.com/chat", impl=impl)
+    conn = ClientProtocol("ws://example.com/chat", impl=impl)
     conn.data_to_send()
     conn.receive_data(b"HTTP/1.1 101 Switching")
     conn.receive_eof()
@@ -601,7 +598,7 @@ def test_client_reports_eof_during_the_handshake(impl):
 def test_frames_right_after_the_101(impl):
     """A server may send frames in the same segment as its 101."""
     server = WebsocketsServer()
-    conn = ClientConnection("ws://example.com/chat", impl=impl)
+    conn = ClientProtocol("ws://example.com/chat", impl=impl)
     server.feed(b"".join(conn.data_to_send()))
     server.events()
     server.send_text("welcome")
