@@ -15,7 +15,7 @@ from _conn_peers import (
     normalize_wsfast,
 )
 
-from wsfast import CloseCode, Opcode
+from wsfast import CloseCode, Opcode, ProtocolError
 from wsfast.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -606,3 +606,269 @@ def test_frames_right_after_the_101(impl):
     conn.receive_data(raw)
     evs = conn.events()
     assert [type(e).__name__ for e in evs] == ["Response", "TextMessage"] and evs[1].data == "welcome"
+
+
+# ---------------------------------------------------------------- failure causes
+
+
+def _opened_server(impl, **options):
+    """A ServerProtocol past its handshake, and the client key its peer would mask with."""
+    conn = ServerProtocol(impl=impl, **options)
+    client = WebsocketsClient()
+    wire = Wire(WsfastEnd(conn), client)
+    wire.pump()
+    wire.events(wire.a), wire.events(client)
+    return conn, wire, client
+
+
+def test_each_failure_says_its_cause(impl):
+    from wsfast.enums import FailureCause
+
+    # a protocol error
+    conn, wire, client = _opened_server(impl)
+    conn.receive_data(impl.encode_frame(Opcode.TEXT, b"\xff", mask=True))
+    (failed,) = conn.events()
+    assert (failed.code, failed.cause) == (1007, FailureCause.PROTOCOL_ERROR)
+    assert isinstance(failed.error, ProtocolError) and conn.failure is failed
+    exc = conn.close_exc
+    assert isinstance(exc, ConnectionClosedError) and exc.cause is FailureCause.PROTOCOL_ERROR
+    assert exc.code == 1007 and exc.__cause__ is failed.error
+
+    # a keepalive timeout (1011 too, but not an internal error)
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, ping_interval=1.0, ping_timeout=1.0, clock=clock)
+    conn.tick(1.0)
+    conn.data_to_send()
+    conn.tick(2.0)
+    (failed,) = conn.events()
+    assert (failed.code, failed.cause, failed.error) == (1011, FailureCause.KEEPALIVE_TIMEOUT, None)
+
+    # an internal error reported by the I/O layer (e.g. out of memory)
+    conn, wire, client = _opened_server(impl)
+    error = MemoryError()
+    conn.fail(1011, "out of memory", FailureCause.INTERNAL_ERROR, error)
+    (failed,) = conn.events()
+    assert (failed.code, failed.cause, failed.error) == (1011, FailureCause.INTERNAL_ERROR, error)
+    assert conn.should_close_transport and conn.close_exc.__cause__ is error
+
+    # EOF without a close frame
+    conn, wire, client = _opened_server(impl)
+    conn.receive_eof()
+    (failed,) = conn.events()
+    assert (failed.code, failed.cause) == (1006, FailureCause.EOF)
+
+    # our close frame unanswered until close_timeout, then the transport is dropped
+    conn, wire, client = _opened_server(impl, close_timeout=2.0, clock=clock)
+    clock.now = 10.0
+    conn.close()
+    conn.tick(12.0)
+    assert conn.should_close_transport and conn.events() == []
+    conn.receive_eof()
+    (failed,) = conn.events()
+    assert (failed.code, failed.cause) == (1006, FailureCause.CLOSE_TIMEOUT)
+
+    # a clean closing handshake has no cause
+    conn, wire, client = _opened_server(impl)
+    client.close(1000)
+    wire.pump()
+    assert conn.failure is None
+    assert isinstance(conn.close_exc, ConnectionClosedOK) and conn.close_exc.cause is None
+
+
+def test_a_memory_error_in_the_parser_fails_with_1011(impl):
+    import types
+
+    from wsfast.enums import FailureCause
+
+    class Exhausted:
+        control_frames = 0
+
+        def __init__(self, **options):
+            pass
+
+        def feed(self, data):
+            raise MemoryError
+
+    starved = types.SimpleNamespace(**vars(impl))
+    starved.FrameParser = Exhausted
+    for method in ("receive_data", "receive"):
+        conn, wire, client = _opened_server(starved)
+        getattr(conn, method)(b"\x81\x80\x00\x00\x00\x00")
+        failed = conn.failure
+        assert (failed.code, failed.cause) == (1011, FailureCause.INTERNAL_ERROR)
+        assert isinstance(failed.error, MemoryError)
+        assert b"".join(conn.data_to_send())[:4] == b"\x88\x0f\x03\xf3"  # close 1011 "out of memory"
+
+
+# ---------------------------------------------------------------- holding a failure back
+
+
+def _close_code_sent(conn) -> int:
+    """The code of the (unmasked, server) close frame conn queued."""
+    (frame,) = conn.data_to_send()
+    assert frame[0] == 0x88
+    return int.from_bytes(frame[2:4], "big")
+
+
+def test_a_held_failure_waits_for_release(impl):
+    from wsfast.enums import FailureCause
+
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, hold_failure=True, close_timeout=5.0, clock=clock)
+    good = impl.encode_frame(Opcode.TEXT, b"one", mask=True) + impl.encode_frame(Opcode.TEXT, b"two", mask=True)
+    conn.receive_data(good + impl.encode_frame(Opcode.TEXT, b"\xff", mask=True))
+    events = conn.events()
+    assert [e.data for e in events[:2]] == ["one", "two"]
+    assert events[2].cause is FailureCause.PROTOCOL_ERROR and conn.failure_held
+    assert conn.data_to_send() == [] and not conn.should_close_transport
+    assert conn.next_deadline() == 5.0
+    conn.send_text("echo of one")  # answering what came before the violation is still allowed
+    conn.send_text("echo of two")
+    conn.release_failure()
+    assert not conn.failure_held and conn.should_close_transport
+    wire.pump()
+    got = wire.events(client)
+    assert got[:2] == [("text", "echo of one"), ("text", "echo of two")]
+    assert close_frames(got) == [("close", 1007, "invalid UTF-8 in a text message")]
+    with pytest.raises(ConnectionClosedError):
+        conn.send_text("too late")
+
+
+def test_a_held_failure_is_released_at_the_deadline(impl):
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, hold_failure=True, close_timeout=5.0, clock=clock)
+    clock.now = 100.0
+    conn.receive_data(impl.encode_frame(Opcode.TEXT, b"one", mask=True) + b"\x83\x80\x00\x00\x00\x00")
+    conn.events()
+    assert conn.failure_held and conn.next_deadline() == 105.0
+    conn.tick(104.9)
+    assert conn.failure_held and conn.data_to_send() == []
+    conn.tick(105.0)
+    assert not conn.failure_held and conn.should_close_transport
+    assert _close_code_sent(conn) == 1002
+
+
+def test_without_hold_failure_the_close_goes_out_at_once(impl):
+    conn, wire, client = _opened_server(impl)
+    conn.receive_data(impl.encode_frame(Opcode.TEXT, b"one", mask=True) + b"\x83\x80\x00\x00\x00\x00")
+    assert not conn.failure_held and conn.should_close_transport
+    assert _close_code_sent(conn) == 1002
+    # closing while a failure is held sends the failure's own close frame
+    conn, wire, client = _opened_server(impl, hold_failure=True)
+    conn.receive_data(b"\x83\x80\x00\x00\x00\x00")
+    assert conn.failure_held
+    conn.close(1000)
+    assert _close_code_sent(conn) == 1002 and conn.should_close_transport
+
+
+# ---------------------------------------------------------------- which pongs keep a peer alive
+
+
+def test_only_a_matching_pong_answers_the_keepalive_ping(impl):
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, ping_interval=10.0, ping_timeout=5.0, clock=clock)
+    conn.tick(10.0)
+    (ping,) = frames_on_wire(b"".join(conn.data_to_send()), impl, from_client=False)
+    assert len(ping.data) == 4
+    clock.now = 12.0
+    conn.receive_data(impl.encode_frame(Opcode.PONG, b"", mask=True))  # unsolicited: answers nothing
+    conn.receive_data(impl.encode_frame(Opcode.PONG, b"othr", mask=True))  # not our payload
+    assert conn.acknowledged_pings() == [] and conn.next_deadline() == 15.0
+    conn.receive_data(impl.encode_frame(Opcode.PONG, ping.data, mask=True))
+    assert conn.acknowledged_pings() == [(ping.data, 2.0)]
+    assert conn.next_deadline() == 20.0  # only the next ping is due
+
+
+def test_a_pong_flood_does_not_keep_a_silent_peer_alive(impl):
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, ping_interval=10.0, ping_timeout=5.0, clock=clock)
+    conn.tick(10.0)
+    conn.data_to_send()  # the peer never reads our ping
+    for t in range(11, 15):
+        clock.now = float(t)
+        conn.receive_data(impl.encode_frame(Opcode.PONG, b"alive", mask=True) * 100)
+        conn.tick()
+    assert conn.state is State.OPEN
+    conn.tick(15.0)
+    assert conn.failure is not None and conn.failure.code == 1011
+
+
+def test_a_pong_answers_its_ping_and_every_earlier_one(impl):
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, ping_interval=None, clock=clock)
+    first = conn.ping()
+    clock.now = 1.0
+    conn.ping(b"second")
+    clock.now = 2.0
+    conn.ping("third")
+    with pytest.raises(ValueError):
+        conn.ping(b"second")  # still waiting
+    clock.now = 3.0
+    conn.receive_data(impl.encode_frame(Opcode.PONG, b"second", mask=True))
+    assert conn.acknowledged_pings() == [(first, 3.0), (b"second", 2.0)]
+    conn.receive_data(impl.encode_frame(Opcode.PONG, b"third", mask=True))
+    assert conn.acknowledged_pings() == [(b"third", 1.0)]
+    assert conn.acknowledged_pings() == []
+
+
+def test_write_progress_keeps_a_draining_peer_alive(impl):
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, ping_interval=10.0, ping_timeout=5.0, clock=clock)
+    conn.tick(10.0)
+    assert conn.next_deadline() == 15.0
+    conn.write_progress(13.0)  # our reads are paused, but the peer took some of our bytes
+    assert conn.next_deadline() == 18.0
+    conn.tick(17.9)
+    assert conn.state is State.OPEN
+    conn.tick(18.0)
+    assert conn.failure is not None and conn.failure.code == 1011
+
+
+# ---------------------------------------------------------------- the frame writer
+
+
+def test_fragmented_sends_with_fin(pair):
+    wire, me, peer = pair
+    wire.events(peer)
+    conn = me.conn
+    conn.send_text("abc", fin=False)
+    conn.ping(b"between")  # control frames may come between fragments
+    with pytest.raises(InvalidState):
+        conn.send_binary(b"no")  # a new message inside a fragmented one
+    with pytest.raises(TypeError):
+        conn.send_continuation(b"bytes in a text message", fin=True)
+    conn.send_continuation("def", fin=False)
+    conn.send_continuation("\u20ac", fin=True)
+    conn.send_binary(b"01", fin=False)
+    conn.send_continuation(b"23", fin=True)
+    with pytest.raises(InvalidState):
+        conn.send_continuation(b"nothing to continue", fin=True)
+    wire.pump()
+    got = [e for e in wire.events(peer) if e[0] not in ("ping", "pong")]
+    assert got == [("text", "abcdef\u20ac"), ("binary", b"0123")]
+
+
+def test_send_encoded_shares_one_frame(impl):
+    frame = impl.encode_frame(Opcode.TEXT, "to everyone")
+    conns = [_opened_server(impl) for _ in range(3)]
+    for conn, wire, client in conns:
+        conn.send_encoded(frame)
+        out = conn.data_to_send()
+        assert out == [frame] and out[0] is frame  # the same object, no copy
+        client.feed(out[0])
+        assert client.events() == [("text", "to everyone")]
+    conn, wire, client = conns[0]
+    for bad in (b"\x01\x02ab", impl.encode_frame(Opcode.TEXT, "x", mask=True), bytearray(frame),
+                impl.encode_frame(Opcode.PING, b"")):
+        with pytest.raises(ValueError):
+            conn.send_encoded(bad)
+    conn.send_text("a", fin=False)
+    with pytest.raises(InvalidState):
+        conn.send_encoded(frame)  # inside a fragmented message
+    conn.send_continuation("b", fin=True)
+    conn.close()
+    with pytest.raises(ConnectionClosed):
+        conn.send_encoded(frame)
+    client_conn = ClientProtocol("ws://h/", impl=impl)
+    with pytest.raises(InvalidState):
+        client_conn.send_encoded(frame)  # clients mask every frame

@@ -759,6 +759,9 @@ class Protocol:
         Its answer is reported by :meth:`acknowledged_pings`. ValueError over
         125 bytes, or when a ping with the same payload is still waiting.
         """
+        return self._send_ping(data, self._clock())
+
+    def _send_ping(self, data: Union[None, bytes, str], now: float) -> bytes:
         if data is None:
             payload = os.urandom(4)
             while payload in self._pings:
@@ -769,7 +772,7 @@ class Protocol:
                 raise ValueError("a ping with this payload is already waiting for its pong")
         self._check_open()
         self._out.append(self._encode(Opcode.PING, payload, mask=self._mask))
-        self._pings[payload] = self._clock()
+        self._pings[payload] = now
         return payload
 
     def pong(self, data: Union[bytes, str] = b"") -> None:
@@ -840,7 +843,7 @@ class Protocol:
                            None)
                 return
             if self._next_ping is not None and now >= self._next_ping:
-                payload = self.ping()
+                payload = self._send_ping(None, now)
                 self._next_ping = now + self.ping_interval  # type: ignore[operator]
                 if self.ping_timeout is not None and self._pong_deadline is None:
                     self._keepalive_ping = payload

@@ -334,6 +334,9 @@ class Connection(asyncio.BufferedProtocol):
         protocol = self.protocol
         if protocol.state is _OPEN or protocol.failure_held:
             protocol.close(code, reason)
+            # from now on the protocol drops data messages: read on, or the peer's close frame
+            # could wait behind a full queue until close_timeout
+            self._resume_reading(_PAUSE_QUEUE)
             self._after_io()
         self._arm_abort()
 
