@@ -715,7 +715,7 @@ def test_a_held_failure_waits_for_release(impl):
 
     clock = FakeClock()
     conn, wire, client = _opened_server(impl, hold_failure=True, close_timeout=5.0, clock=clock)
-    good = impl.encode_frame(Opcode.TEXT, b"one", mask=True) + impl.encode_frame(Opcode.TEXT, b"two", mask=True)
+    good = b"".join(impl.encode_frame(Opcode.TEXT, text, mask=True) for text in (b"one", b"two"))
     conn.receive_data(good + impl.encode_frame(Opcode.TEXT, b"\xff", mask=True))
     events = conn.events()
     assert [e.data for e in events[:2]] == ["one", "two"]
@@ -851,7 +851,7 @@ def test_fragmented_sends_with_fin(pair):
 def test_send_encoded_shares_one_frame(impl):
     frame = impl.encode_frame(Opcode.TEXT, "to everyone")
     conns = [_opened_server(impl) for _ in range(3)]
-    for conn, wire, client in conns:
+    for conn, _wire, client in conns:
         conn.send_encoded(frame)
         out = conn.data_to_send()
         assert out == [frame] and out[0] is frame  # the same object, no copy
