@@ -17,7 +17,7 @@ be known.
 from __future__ import annotations
 
 import re
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from .exceptions import InvalidMessage, InvalidRequest, status_phrase
@@ -34,6 +34,8 @@ __all__ = [
 
 MAX_HEADER_SIZE = 8192  # bytes of start line + header fields (431 beyond)
 MAX_HEADERS = 128  # header lines (431 beyond)
+
+BytesLike = Union[bytes, bytearray, memoryview]
 
 
 class Request:
@@ -133,12 +135,12 @@ class _HeadReader:
         self.trailing = b""
         self.done = False
 
-    def feed(self, data: object) -> Optional[Tuple[bytes, Headers]]:
+    def feed(self, data: BytesLike) -> Optional[Tuple[bytes, Headers]]:
         """(start line, headers) once the head is complete; raises _SyntaxFailure."""
         if self.done:
             raise RuntimeError("the HTTP head was already parsed")
         buf = self._buf
-        buf += data  # type: ignore[operator]  # any bytes-like; copied: the caller may reuse its buffer
+        buf += data  # copied: the caller may reuse its buffer
         end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
         if not self._line_checked:
             eol = buf.find(b"\r\n")
@@ -238,7 +240,7 @@ class RequestParser:
     def trailing(self) -> bytes:
         return self._reader.trailing
 
-    def feed(self, data: object) -> Optional[Request]:
+    def feed(self, data: BytesLike) -> Optional[Request]:
         try:
             head = self._reader.feed(data)
             if head is None:
@@ -274,7 +276,7 @@ class ResponseParser:
     def trailing(self) -> bytes:
         return self._reader.trailing
 
-    def feed(self, data: object) -> Optional[Response]:
+    def feed(self, data: BytesLike) -> Optional[Response]:
         try:
             head = self._reader.feed(data)
         except _SyntaxFailure as exc:

@@ -279,7 +279,7 @@ class Protocol:
         self._ping_cls = impl.Ping
         self._pong_cls = impl.Pong
         self._close_cls = impl.Close
-        self.message_types: Tuple[type, type] = (impl.TextMessage, impl.BinaryMessage)
+        self.message_types: Tuple[Any, Any] = (impl.TextMessage, impl.BinaryMessage)
         self._data_types = frozenset(self.message_types)
         self._control_types = (impl.Ping, impl.Close, impl.Pong)  # in order of how often they come
         self._parser: Any = None

@@ -565,7 +565,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         failure = protocol.failure
         self._lingering = True
-        self._receive = self._discard  # type: ignore[assignment]
+        self._receive = self._discard
         self._read_paused = 0
         transport.resume_reading()
         self._arm_abort()
