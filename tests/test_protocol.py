@@ -1,6 +1,7 @@
 """The sans-I/O connection against real peers, in memory: websockets' and wsproto's sans-I/O
 clients and servers talk to our ServerProtocol / ClientProtocol, over both hot-path
-implementations. The seed's four endings, keepalive on a fake clock, protocol errors, bad use."""
+implementations. The four ways a connection ends (1000, 1001, 1005, 1006), keepalive on a
+fake clock, failure causes, held failures, protocol errors, bad use."""
 
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def test_auto_pong_can_be_disabled(impl):
     assert wire.events(client) == [("pong", b"x")]
 
 
-# ---------------------------------------------------------------- the seed's four endings
+# ---------------------------------------------------------------- the four endings: 1000, 1001, 1005, 1006
 
 
 def _finish(wire, me):

@@ -70,7 +70,7 @@ import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _defaults, _impl
-from .close import check_close
+from .close import build_close_payload, check_close
 from .enums import CloseCode, FailureCause, Opcode
 from .exceptions import (
     ConnectionClosed,
@@ -803,7 +803,7 @@ class Protocol:
             self._close_deadline = self._clock() + self.close_timeout
 
     def _close_frame(self, code: Optional[int], reason: str) -> bytes:
-        payload = b"" if code is None else int(code).to_bytes(2, "big") + reason.encode("utf-8")
+        payload = build_close_payload(code, reason)
         self._close_sent = (None if code is None else CloseCode(code), reason)
         return self._encode(Opcode.CLOSE, payload, mask=self._mask)  # type: ignore[no-any-return]
 
