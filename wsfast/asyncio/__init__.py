@@ -18,6 +18,7 @@ from ..exceptions import (
     InvalidStatus,
 )
 from ..http11 import Request, Response
+from .broadcast import broadcast
 from .client import ClientConnection, connect
 from .connection import Connection
 from .server import Server, ServerConnection, serve
@@ -25,6 +26,7 @@ from .server import Server, ServerConnection, serve
 __all__ = [
     "serve",
     "connect",
+    "broadcast",
     "Server",
     "Connection",
     "ServerConnection",

@@ -1,0 +1,102 @@
+"""broadcast(): one frame for every open connection, slow and closing ones skipped, both implementations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from _aio_util import IMPLEMENTATIONS, impl_or_skip, run, wsfast_server
+
+from wsfast.asyncio import broadcast, connect
+
+pytestmark = pytest.mark.parametrize("kind", IMPLEMENTATIONS)
+
+
+def test_every_open_connection_gets_every_message_in_order(kind):
+    async def main():
+        joined = asyncio.Event()
+        conns = set()
+
+        async def handler(ws):
+            conns.add(ws)
+            if len(conns) == 20:
+                joined.set()
+            await ws.wait_closed()
+
+        async with wsfast_server(handler, impl=kind) as (server, url):
+            clients = [await connect(url, implementation=impl_or_skip(kind)) for _ in range(20)]
+            await asyncio.wait_for(joined.wait(), 10)
+            messages = ["first", b"\x00binary", "\u20ac" * 1000, bytearray(b"bytearray")]
+            for message in messages:
+                assert broadcast(conns, message) == 20
+            for client in clients:
+                got = [await asyncio.wait_for(client.recv(), 10) for _ in messages]
+                assert got == ["first", b"\x00binary", "\u20ac" * 1000, b"bytearray"]
+            with pytest.raises(TypeError):
+                broadcast(conns, 42)
+            for client in clients:
+                await client.close()
+
+    run(main())
+
+
+def test_closing_and_slow_connections_are_skipped(kind):
+    async def main():
+        conns = []
+        joined = asyncio.Event()
+
+        async def handler(ws):
+            conns.append(ws)
+            if len(conns) == 3:
+                joined.set()
+            await ws.wait_closed()
+
+        async with wsfast_server(handler, impl=kind, write_limit=64 * 1024) as (server, url):
+            options = dict(implementation=impl_or_skip(kind), max_queue=None)
+            fast, slow, leaving = [await connect(url, **options) for _ in range(3)]
+            await asyncio.wait_for(joined.wait(), 10)
+            by_port = {ws.remote_address[1]: ws for ws in conns}
+            server_side = {name: by_port[c.local_address[1]]
+                           for name, c in (("fast", fast), ("slow", slow), ("leaving", leaving))}
+            slow.transport.pause_reading()  # this client stops reading
+            await leaving.close()
+            payload = b"x" * 16384
+            slow_skipped = False
+            for _ in range(2000):  # 32 MB offered; the slow client's buffer must stay bounded
+                sent = broadcast(conns, payload)
+                assert sent <= 2
+                if sent == 1:
+                    slow_skipped = True
+                await fast.recv()
+                await asyncio.sleep(0)
+            assert slow_skipped
+            # what the slow client holds in our buffer never grows far past the limit
+            assert server_side["slow"].transport.get_write_buffer_size() < 64 * 1024 + len(payload) + 64
+            assert server_side["leaving"].protocol.state.name == "CLOSED"
+            slow.transport.resume_reading()
+            await fast.close()
+            await slow.close()
+
+    run(main(), 60)
+
+
+def test_client_connections_each_mask_their_own_frame(kind):
+    async def main():
+        got = []
+        done = asyncio.Event()
+
+        async def handler(ws):
+            got.append(await ws.recv())
+            if len(got) == 3:
+                done.set()
+            await ws.wait_closed()
+
+        async with wsfast_server(handler, impl=kind) as (server, url):
+            clients = [await connect(url, implementation=impl_or_skip(kind)) for _ in range(3)]
+            assert broadcast(clients, "from every client") == 3
+            await asyncio.wait_for(done.wait(), 10)
+            assert got == ["from every client"] * 3
+            for client in clients:
+                await client.close()
+
+    run(main())

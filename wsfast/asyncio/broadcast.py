@@ -1,0 +1,73 @@
+"""``broadcast()``: one message to many connections, encoded once.
+
+Like websockets' ``broadcast()``, it is synchronous and never waits: a slow
+client must not stall the others, so a connection that cannot take the
+message now is skipped rather than waited for. Skipped: connections that are
+not open (closing, closed, still in the handshake, failing), connections in
+the middle of sending a fragmented message, and connections whose transport
+write buffer is over their ``write_limit`` high-water mark — a client that does
+not read loses broadcast messages instead of growing our memory. Everything
+else gets the same frame (the same bytes object: servers send unmasked
+frames), written at once.
+
+A client connection masks every frame with a fresh key, so it cannot share a
+frame: broadcasting to client connections sends each its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Union
+
+from .. import _impl
+from ..enums import Opcode
+from ..exceptions import WebSocketError
+from ..protocol import State
+from .connection import Connection
+
+__all__ = ["broadcast"]
+
+logger = logging.getLogger("wsfast.asyncio.broadcast")
+
+_OPEN = State.OPEN
+
+
+def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> int:
+    """Send ``message`` (str: text, bytes-like: binary) to every connection that can take it now.
+
+    Returns how many connections it was written to; the others were skipped
+    (see the module docstring). TypeError for anything but str or bytes-like.
+    """
+    if isinstance(message, str):
+        opcode = Opcode.TEXT
+    else:
+        try:
+            message = memoryview(message).tobytes() if type(message) is not bytes else message
+        except TypeError:
+            kind = type(message).__name__
+            raise TypeError(f"broadcast() takes str or a bytes-like object, not {kind}") from None
+        opcode = Opcode.BINARY
+    shared = None  # encoded on first use: nothing to do for an empty audience
+    sent = skipped = 0
+    for conn in connections:
+        protocol = conn.protocol
+        transport = conn.transport
+        if (protocol.state is not _OPEN or protocol.failure_held or transport is None
+                or transport.is_closing() or transport.get_write_buffer_size() > conn._write_high):
+            skipped += 1
+            continue
+        try:
+            if protocol.is_client:
+                protocol.send(message)
+            else:
+                if shared is None:
+                    shared = _impl.active().encode_frame(opcode, message)
+                protocol.send_encoded(shared)
+        except WebSocketError:  # e.g. in the middle of a fragmented send: this one waits for next time
+            skipped += 1
+            continue
+        conn._flush()
+        sent += 1
+    if skipped:
+        logger.debug("broadcast skipped %d connections (not open, busy or slow)", skipped)
+    return sent
