@@ -16,3 +16,27 @@ async def pid_echo(ws):
             await ws.send(message)
     except ConnectionClosed:
         pass
+
+
+_hub = None
+
+
+def _the_hub():
+    global _hub
+    if _hub is None:
+        from wsfast.pubsub import Hub
+
+        _hub = Hub(os.environ["WSFAST_TEST_REDIS_URL"])
+    return _hub
+
+
+async def hub_chat(ws):
+    """Subscribe to "room" on the process's Redis hub, say "subscribed", publish what comes in."""
+    hub = _the_hub()
+    try:
+        async with hub.subscribe(ws, "room"):
+            await ws.send("subscribed")
+            async for message in ws:
+                await hub.publish("room", message)
+    except ConnectionClosed:
+        pass
