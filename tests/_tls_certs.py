@@ -18,14 +18,13 @@ from typing import Dict, Iterator, Tuple
 
 import pytest
 
-trustme = pytest.importorskip("trustme", reason="TLS tests need trustme (the test extra)")
-
 SERVER_NAMES = ("127.0.0.1", "::1", "localhost")
 KINDS = ("trusted", "untrusted", "expired", "wrong_host")
 
 
 class TLSMaterial:
     def __init__(self, directory) -> None:
+        trustme = pytest.importorskip("trustme", reason="TLS tests need trustme (the test extra)")
         self.ca = trustme.CA()
         self.other_ca = trustme.CA()  # nobody trusts this one
         now = datetime.datetime.now(datetime.timezone.utc)

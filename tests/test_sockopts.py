@@ -190,7 +190,7 @@ def test_ipv6_loopback():
         assert (read["idle"], read["interval"]) == (5, 2)
 
 
-@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets")
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX") or sys.platform == "win32", reason="no Unix sockets")
 def test_unix_socket_is_skipped(tmp_path):
     async def main():
         loop = asyncio.get_running_loop()
