@@ -194,12 +194,13 @@ def test_closing_subscribers_are_skipped():
 @pytest.mark.parametrize("backend", ["local", "redis"])
 def test_a_slow_client_does_not_hold_the_channel_back(backend, redis_server):  # noqa: F811
     write_limit = 256 * 1024
-    hub = Hub(None if backend == "local" else redis_server.url, write_limit=write_limit)
+    hub = Hub(None if backend == "local" else redis_server.url)
     payload = b"\x00" * (64 * 1024)
     count = 150  # ~9.6 MiB: far more than the slow client's socket buffers hold
 
     async def main():
-        async with wsfast_server(subscriber_handler(hub), max_queue=None) as (server, url):
+        async with wsfast_server(subscriber_handler(hub), max_queue=None,
+                                 write_limit=write_limit) as (server, url):
             fast = await subscribed_client(url, max_message_size=None)
             # reads one message then stops reading (max_queue=1 pauses its socket)
             slow = await subscribed_client(url, max_queue=1, max_message_size=None)

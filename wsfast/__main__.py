@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 
-def _add_bench(sub) -> None:
+def _add_bench(sub: Any) -> None:
     parser = sub.add_parser("bench", help="side-by-side benchmarks: compiled vs pure Python (and peers)",
                             description="Side-by-side micro-benchmarks of the hot path.")
     from wsfast.bench import add_arguments
@@ -27,7 +27,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
-def _add_serve(sub) -> None:
+def _add_serve(sub: Any) -> None:
     parser = sub.add_parser(
         "serve", help="serve a handler (default: echo); --workers N for several processes",
         description="Serve a WebSocket handler on wsfast.asyncio: in this process, or in N worker "

@@ -13,9 +13,10 @@
 
 Delivery. Each process holds one Redis subscription per channel that has a
 local subscriber, whatever the number of local subscribers; a message that
-arrives is written to every local subscriber at once, without waiting for any
-of them. A subscriber whose connection is closing, or whose unsent data is
-over ``write_limit`` bytes, is skipped for that message (counted in
+arrives is written to every local subscriber at once with
+:func:`wsfast.asyncio.broadcast` (encoded once, never waiting). A subscriber
+that cannot take it now (closing, or with more unsent data than its
+connection's ``write_limit``) is skipped for that message (counted in
 ``Hub.skipped``): a slow client loses messages rather than slowing the
 channel or growing memory. With Redis, a process's own publications also go
 through Redis, so every subscriber in every process sees one order per
@@ -51,14 +52,13 @@ import logging
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Type, Union
 
-from .connection import ConnectionClosed, State
+from .asyncio.broadcast import broadcast
 
 __all__ = ["Hub", "HubUnavailable", "Subscription", "BINARY_MARK", "encode_payload", "decode_payload"]
 
 Data = Union[str, bytes]
 
 BINARY_MARK = b"\xffWSB"
-DEFAULT_WRITE_LIMIT = 1024 * 1024
 _RECONNECT_FIRST = 0.05
 _RECONNECT_CAP = 2.0
 
@@ -95,33 +95,10 @@ def decode_payload(payload: bytes) -> Data:
         return payload
 
 
-def _deliver(connections: Iterable[Any], message: Data, write_limit: int) -> Tuple[int, int]:
-    """Queue ``message`` on every open connection and write it out, never waiting.
-
-    Returns (delivered, skipped): connections over ``write_limit`` unsent
-    bytes are skipped, closing ones ignored. This goes through each
-    connection's own (non-blocking) send path, encoding once per connection.
-    """
-    text = isinstance(message, str)
-    delivered = skipped = 0
-    for conn in connections:
-        transport = conn.transport
-        if transport is None or transport.is_closing() or conn.state is not State.OPEN:
-            continue
-        if transport.get_write_buffer_size() > write_limit:
-            skipped += 1
-            continue
-        sansio = conn._sansio
-        try:
-            if text:
-                sansio.send_text(message)
-            else:
-                sansio.send_binary(message)
-        except ConnectionClosed:
-            continue
-        conn._flush()
-        delivered += 1
-    return delivered, skipped
+def _deliver(connections: List[Any], message: Data) -> Tuple[int, int]:
+    """Write ``message`` to every connection that can take it now: (delivered, skipped)."""
+    sent = broadcast(connections, message)
+    return sent, len(connections) - sent
 
 
 class _Channel:
@@ -159,20 +136,19 @@ class Hub:
 
     ``url``: None for this process only, or a Redis URL (``redis://host:port/db``,
     ``rediss://`` for TLS, ``unix://``) to reach every process subscribed to
-    the same Redis. ``write_limit``: a subscriber with more unsent bytes than
-    this is skipped. ``connect_timeout``: seconds to reach Redis.
+    the same Redis. ``connect_timeout``: seconds to reach Redis.
 
     Counters: ``published`` (publish() calls), ``delivered`` (messages written
-    to a connection), ``skipped`` (to slow connections), ``outages``
+    to a connection), ``skipped`` (connections that could not take one: slow or
+    closing), ``outages``
     (Redis connections lost).
     """
 
-    def __init__(self, url: Optional[str] = None, *, write_limit: int = DEFAULT_WRITE_LIMIT,
-                 connect_timeout: float = 5.0, logger: Optional[logging.Logger] = None) -> None:
+    def __init__(self, url: Optional[str] = None, *, connect_timeout: float = 5.0,
+                 logger: Optional[logging.Logger] = None) -> None:
         if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"Hub(url) takes a redis://, rediss:// or unix:// URL, got {url!r}")
         self.url = url
-        self.write_limit = write_limit
         self.connect_timeout = connect_timeout
         self.logger = logger or globals()["logger"]
         self.published = 0
@@ -214,7 +190,7 @@ class Hub:
             self.published += 1
             subscribers = self._channels.get(channel)
             if subscribers is not None:
-                self._count(_deliver(list(subscribers.subscribers), message, self.write_limit))
+                self._count(_deliver(list(subscribers.subscribers), message))
             return
         payload = encode_payload(message)
         client = await self._ensure_client()
@@ -429,8 +405,7 @@ class Hub:
                 name = channel.decode("utf-8", "replace") if isinstance(channel, bytes) else channel
                 entry = self._channels.get(name)
                 if entry is not None and entry.subscribers:
-                    self._count(_deliver(list(entry.subscribers), decode_payload(message["data"]),
-                                         self.write_limit))
+                    self._count(_deliver(list(entry.subscribers), decode_payload(message["data"])))
             elif kind == "subscribe":
                 channel = message["channel"]
                 name = channel.decode("utf-8", "replace") if isinstance(channel, bytes) else channel
