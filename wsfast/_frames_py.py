@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from ._mask_py import as_bytes, check_mask
 from ._mask_py import xor_with_key as _unmask
@@ -68,7 +68,7 @@ class _Event:
     """Equality is by class name and fields, so compiled and pure events compare equal."""
 
     __slots__ = ()
-    _fields: tuple = ()
+    _fields: Tuple[str, ...] = ()
     opcode: Opcode
 
     def __eq__(self, other: object) -> bool:
@@ -158,7 +158,7 @@ def _control_event(op: int, payload: bytes) -> _Event:
         ev.code = code
         ev.reason = reason
     ev.data = payload
-    return ev
+    return ev  # type: ignore[no-any-return]
 
 
 def _text_event(payload: Union[bytes, bytearray]) -> TextMessage:
@@ -313,7 +313,7 @@ class FrameParser:
             pos = start
             self._begin(b0, length, key)
 
-    def _header(self, buf: bytes, pos: int, end: int):
+    def _header(self, buf: bytes, pos: int, end: int) -> Optional[Tuple[int, int, int, Optional[bytes]]]:
         """(header length, first byte, payload length, mask key) or None if incomplete.
 
         Rules are checked in a fixed order, each as soon as its bytes are there:
@@ -474,7 +474,7 @@ _OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 
 def _payload_arg(payload: object) -> bytes:
     if type(payload) is bytes:
-        return payload  # type: ignore[return-value]
+        return payload
     if isinstance(payload, str):
         return payload.encode("utf-8")
     try:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import importlib
 import os
 import types
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 __all__ = ["PARTS", "load", "active", "compiled_error", "env_flag"]
 
 # part name -> names each pair of modules must both export
-PARTS: Dict[str, tuple] = {
+PARTS: Dict[str, Tuple[str, ...]] = {
     "mask": ("apply_mask", "apply_mask_inplace"),
     "utf8": ("validate_utf8", "Utf8Validator"),
     "frames": ("FrameParser", "encode_frame", "encode_message",

@@ -25,7 +25,7 @@ _TRANSLATE_FROM = 512  # below this many bytes the big-int XOR is faster
 def as_bytes(data: object, name: str) -> bytes:
     """`data` (any bytes-like object) as bytes; TypeError naming the argument `name` otherwise."""
     if type(data) is bytes:
-        return data  # type: ignore[return-value]
+        return data
     try:
         return bytes(memoryview(data))  # type: ignore[arg-type]
     except TypeError:

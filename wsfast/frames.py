@@ -61,7 +61,8 @@ class Extension(Protocol):
     def decode(self, payload: bytes, *, rsv: int, fin: bool, max_size: Optional[int]) -> bytes: ...
 
 
-def check_options(max_message_size: Optional[int], extensions: Sequence[Any]) -> Tuple[int, tuple, int]:
+def check_options(max_message_size: Optional[int], extensions: Sequence[Any]
+                  ) -> Tuple[int, Tuple[Any, ...], int]:
     """Validate FrameParser options -> (limit, extensions, owned RSV bits).
 
     ``limit`` is ``max_message_size``, or 2**64 for None (no limit).
@@ -89,7 +90,8 @@ def check_options(max_message_size: Optional[int], extensions: Sequence[Any]) ->
     return limit, exts, owned
 
 
-def decode_extensions(extensions: tuple, payload: bytes, rsv: int, fin: bool, room: Optional[int]) -> bytes:
+def decode_extensions(extensions: Tuple[Any, ...], payload: bytes, rsv: int, fin: bool,
+                      room: Optional[int]) -> bytes:
     """Undo the extensions that own bits of `rsv` on one frame's payload (see Extension)."""
     for ext in reversed(extensions):
         if ext.rsv_bits & rsv:
@@ -123,7 +125,7 @@ def parse_close_payload(payload: bytes) -> Tuple[CloseCode, str]:
 def event_bytes(data: object, what: str) -> bytes:
     """An event constructor's bytes argument: bytes as is, other bytes-like objects copied."""
     if type(data) is bytes:
-        return data  # type: ignore[return-value]
+        return data
     if isinstance(data, str):
         raise TypeError(f"{what} data must be bytes, not str")
     try:
@@ -135,7 +137,7 @@ def event_bytes(data: object, what: str) -> bytes:
 def event_text(data: object, what: str) -> str:
     """An event constructor's str argument: str as is, a str subclass as a plain str."""
     if type(data) is str:
-        return data  # type: ignore[return-value]
+        return data
     if isinstance(data, str):
         return str.__str__(data)
     raise TypeError(f"{what} data must be str, not {type(data).__name__}")

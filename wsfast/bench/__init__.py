@@ -57,6 +57,7 @@ every column.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import importlib
 import itertools
@@ -69,7 +70,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
 
 __all__ = ["Case", "Settings", "implementations", "peer", "discover", "measure", "measure_case", "run",
            "main"]
@@ -156,7 +157,7 @@ def _loop(arity: int) -> Callable[..., int]:
     return fn
 
 
-def _split(timed: Timed) -> Tuple[Callable[..., Any], tuple]:
+def _split(timed: Timed) -> Tuple[Callable[..., Any], Tuple[Any, ...]]:
     if isinstance(timed, tuple):
         return timed[0], tuple(timed[1:])
     return timed, ()
@@ -281,10 +282,11 @@ def _ratio(row: Dict[str, Any], pair: Pair) -> Optional[float]:
     a, b = row["results"].get(pair[0]), row["results"].get(pair[1])
     if not a or not b or "best_ns" not in a or "best_ns" not in b:
         return None
-    return b["best_ns"] / a["best_ns"]
+    return float(b["best_ns"]) / float(a["best_ns"])
 
 
-def run_section(name: str, module: types.ModuleType, settings: Settings, out=sys.stdout) -> Dict[str, Any]:
+def run_section(name: str, module: types.ModuleType, settings: Settings,
+                out: TextIO = sys.stdout) -> Dict[str, Any]:
     """Run one section, print its table, and return its results (for JSON)."""
     _missing.clear()
     title = getattr(module, "TITLE", name)
@@ -325,13 +327,13 @@ def run_section(name: str, module: types.ModuleType, settings: Settings, out=sys
             "skipped": dict(_missing), "errors": errors}
 
 
-def _print_row_progress(out) -> None:
+def _print_row_progress(out: TextIO) -> None:
     if getattr(out, "isatty", lambda: False)():
         print(".", end="", file=out, flush=True)
 
 
 def _print_table(rows: List[Dict[str, Any]], columns: List[str], ratios: List[Tuple[str, str, str]],
-                 out) -> None:
+                 out: TextIO) -> None:
     if getattr(out, "isatty", lambda: False)():
         print("\r", end="", file=out)
     headers = ["case"] + columns + [header for _, _, header in ratios]
@@ -355,7 +357,7 @@ def _print_table(rows: List[Dict[str, Any]], columns: List[str], ratios: List[Tu
               file=out)
 
 
-def _print_targets(rows: List[Dict[str, Any]], out) -> None:
+def _print_targets(rows: List[Dict[str, Any]], out: TextIO) -> None:
     lines = []
     for row in rows:
         for t in row["targets"]:
@@ -403,7 +405,7 @@ def _machine() -> Dict[str, Any]:
 
 
 def run(selected: Sequence[str] = (), quick: bool = False, json_path: Optional[str] = None,
-        out=sys.stdout) -> int:
+        out: TextIO = sys.stdout) -> int:
     """Run the selected sections (all when empty); 0 on success, 1 on any error, 2 on a bad name."""
     sections = discover()
     unknown = [name for name in selected if name not in sections]
@@ -432,7 +434,7 @@ def run(selected: Sequence[str] = (), quick: bool = False, json_path: Optional[s
     return 1 if any(r["errors"] for r in results) else 0
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``bench`` subcommand's options (used by wsfast.__main__)."""
     parser.add_argument("sections", nargs="*", metavar="section",
                         help="sections to run (default: all); e.g. mask")
@@ -441,7 +443,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     """Entry point for ``python -m wsfast bench`` (args from :func:`add_arguments`)."""
     if args.list:
         for name, module in discover().items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Awaitable, Callable, Dict
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 MAX_SIZE = 64 * 1024 * 1024
 
@@ -19,7 +19,7 @@ MAX_SIZE = 64 * 1024 * 1024
 async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None]) -> None:
     from wsfast.asyncio import serve
 
-    async def echo(ws) -> None:
+    async def echo(ws: Any) -> None:
         async for message in ws:
             await ws.send(message)
 
@@ -32,7 +32,7 @@ async def _websockets(port: int, ready: Callable[[int], None], stop: Awaitable[N
     from websockets.asyncio.server import serve
     from websockets.exceptions import ConnectionClosed
 
-    async def echo(ws) -> None:
+    async def echo(ws: Any) -> None:
         try:
             async for message in ws:
                 await ws.send(message)
@@ -48,7 +48,7 @@ async def _websockets(port: int, ready: Callable[[int], None], stop: Awaitable[N
 async def _aiohttp(port: int, ready: Callable[[int], None], stop: Awaitable[None]) -> None:
     from aiohttp import WSMsgType, web
 
-    async def echo(request):
+    async def echo(request: Any) -> Any:
         ws = web.WebSocketResponse(max_msg_size=MAX_SIZE, compress=False, autoping=True)
         await ws.prepare(request)
         async for msg in ws:
@@ -75,7 +75,7 @@ async def _picows(port: int, ready: Callable[[int], None], stop: Awaitable[None]
     from picows import WSListener, WSMsgType, ws_create_server
 
     class Echo(WSListener):
-        def on_ws_frame(self, transport, frame) -> None:
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
             if frame.msg_type == WSMsgType.CLOSE:
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
                 transport.disconnect()
@@ -128,7 +128,7 @@ async def _main(kind: str, port: int) -> None:
         watcher.cancel()
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     asyncio.run(_main(args[0], int(args[1]) if len(args) > 1 else 0))
 

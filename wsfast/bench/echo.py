@@ -18,7 +18,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from wsfast.bench import Case, peer
 
@@ -38,7 +38,7 @@ RATIOS = [
 ]
 
 
-def _targets(size: int) -> dict:
+def _targets(size: int) -> Dict[Tuple[str, str], float]:
     if size in (64, 256 * 1024):
         return {("wsfast", "picows"): 1.3}
     return {}
@@ -82,7 +82,7 @@ class _Client:
         client = self
 
         class Listener(WSListener):
-            def on_ws_frame(self, transport, frame) -> None:
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
                 client._frame(frame)
 
             # a batch is bounded (BATCH messages): flow control needs no action, and
@@ -96,14 +96,14 @@ class _Client:
         self.transport, _ = loop.run_until_complete(
             ws_connect(Listener, f"ws://127.0.0.1:{port}/", max_frame_size=64 * 1024 * 1024)
         )
-        self.waiter: Optional[asyncio.Future] = None
+        self.waiter: Optional[asyncio.Future[None]] = None
         self.left = 0
         self.size = 0
         self.got: List[bytes] = []
         self.keep = False
         self.bad = 0
 
-    def _frame(self, frame) -> None:
+    def _frame(self, frame: Any) -> None:
         if frame.msg_type != self.binary:
             return
         if frame.payload_size != self.size:
@@ -173,7 +173,7 @@ def cases(quick: bool) -> Iterator[Case]:
                 peer(f"<{kind} echo server: {exc}>", label=kind)
         for name, size, rounds in QUICK_SIZES if quick else SIZES:
             payload = os.urandom(size)
-            funcs = {}
+            funcs: Dict[str, Any] = {}
             for kind in SERVERS:
                 client = clients.get(kind)
                 if client is None:

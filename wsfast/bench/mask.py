@@ -9,7 +9,7 @@ for anything that must write a new object.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Dict, Iterator, Tuple
 
 from wsfast.bench import Case, implementations, peer
 
@@ -31,7 +31,7 @@ RATIOS = [
 ]
 
 
-def _targets(size: int) -> dict:
+def _targets(size: int) -> Dict[Tuple[str, str], float]:
     targets = {}
     if size <= 125:
         targets[("c inplace", "aiohttp inplace")] = 1.5

@@ -8,7 +8,7 @@ The text generator is shared with ``benchmarks/bench_utf8.py``.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Dict, Iterator, Tuple
 
 from wsfast.bench import Case, implementations
 
@@ -43,7 +43,7 @@ def make_text(kind: str, size: int) -> bytes:
     return data[:cut]
 
 
-def _targets(kind: str, size: int) -> dict:
+def _targets(kind: str, size: int) -> Dict[Tuple[str, str], float]:
     if kind == "ascii":
         return {("c", "decode"): 1.0}
     if size == 1 << 20:
