@@ -13,8 +13,10 @@ is where the bytes go:
 - Text spread over frames or reads is checked by the incremental SIMD
   validator as each piece lands (1007 in the feed that brings the bad byte);
   a text message complete in one chunk is validated by the decoder itself.
-- Events are final cdef classes with free lists, created without calling
-  __init__; one list of events per feed.
+- Events are final cdef classes created without calling __init__; one list
+  of events per feed. They share one base (_Event) for equality, hash, repr
+  and pickling; Cython keeps no free list for a subclass, and pymalloc makes
+  that cost nothing measurable.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -71,27 +73,38 @@ cdef bytes _EMPTY = b""
 
 # -- events ----------------------------------------------------------------------------------------
 
-cdef object _fields_equal(object a, object b, tuple fields):
-    """Equality by class name and fields, so compiled and pure events compare equal."""
-    if type(b).__name__ != type(a).__name__:
-        return NotImplemented
-    try:
-        for name in fields:
-            if getattr(a, name) != getattr(b, name):
-                return False
-    except AttributeError:
-        return NotImplemented
-    return True
+cdef class _Event:
+    """What the five events share: equality by class name and fields (so compiled and pure
+    events compare equal), hash, repr and pickling, all driven by the class's ``_fields``."""
+    _fields = ()
 
+    def __eq__(self, other):
+        if type(other).__name__ != type(self).__name__:
+            return NotImplemented
+        try:
+            for name in self._fields:
+                if getattr(self, name) != getattr(other, name):
+                    return False
+        except AttributeError:
+            return NotImplemented
+        return True
 
-cdef object _fields_ne(object a, object b, tuple fields):
-    equal = _fields_equal(a, b, fields)
-    return equal if equal is NotImplemented else not equal
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self):
+        return hash((type(self).__name__,) + tuple([getattr(self, name) for name in self._fields]))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(data={short_repr(getattr(self, 'data'))})"
+
+    def __reduce__(self):
+        return (type(self), tuple([getattr(self, name) for name in self._fields]))
 
 
 @cython.final
-@cython.freelist(256)
-cdef class TextMessage:
+cdef class TextMessage(_Event):
     """A complete text message (fragments joined, validated, decoded)."""
     cdef readonly str data
     opcode = _OP_TEXT
@@ -100,25 +113,9 @@ cdef class TextMessage:
     def __init__(self, data):
         self.data = event_text(data, "TextMessage")
 
-    def __eq__(self, other):
-        return _fields_equal(self, other, ("data",))
-
-    def __ne__(self, other):
-        return _fields_ne(self, other, ("data",))
-
-    def __hash__(self):
-        return hash(("TextMessage", self.data))
-
-    def __repr__(self):
-        return f"TextMessage(data={short_repr(self.data)})"
-
-    def __reduce__(self):
-        return (TextMessage, (self.data,))
-
 
 @cython.final
-@cython.freelist(256)
-cdef class BinaryMessage:
+cdef class BinaryMessage(_Event):
     """A complete binary message (fragments joined)."""
     cdef readonly bytes data
     opcode = _OP_BINARY
@@ -127,25 +124,9 @@ cdef class BinaryMessage:
     def __init__(self, data):
         self.data = event_bytes(data, "BinaryMessage")
 
-    def __eq__(self, other):
-        return _fields_equal(self, other, ("data",))
-
-    def __ne__(self, other):
-        return _fields_ne(self, other, ("data",))
-
-    def __hash__(self):
-        return hash(("BinaryMessage", self.data))
-
-    def __repr__(self):
-        return f"BinaryMessage(data={short_repr(self.data)})"
-
-    def __reduce__(self):
-        return (BinaryMessage, (self.data,))
-
 
 @cython.final
-@cython.freelist(16)
-cdef class Ping:
+cdef class Ping(_Event):
     cdef readonly bytes data
     opcode = _OP_PING
     _fields = ("data",)
@@ -153,25 +134,9 @@ cdef class Ping:
     def __init__(self, data=b""):
         self.data = event_bytes(data, "Ping")
 
-    def __eq__(self, other):
-        return _fields_equal(self, other, ("data",))
-
-    def __ne__(self, other):
-        return _fields_ne(self, other, ("data",))
-
-    def __hash__(self):
-        return hash(("Ping", self.data))
-
-    def __repr__(self):
-        return f"Ping(data={short_repr(self.data)})"
-
-    def __reduce__(self):
-        return (Ping, (self.data,))
-
 
 @cython.final
-@cython.freelist(16)
-cdef class Pong:
+cdef class Pong(_Event):
     cdef readonly bytes data
     opcode = _OP_PONG
     _fields = ("data",)
@@ -179,24 +144,9 @@ cdef class Pong:
     def __init__(self, data=b""):
         self.data = event_bytes(data, "Pong")
 
-    def __eq__(self, other):
-        return _fields_equal(self, other, ("data",))
-
-    def __ne__(self, other):
-        return _fields_ne(self, other, ("data",))
-
-    def __hash__(self):
-        return hash(("Pong", self.data))
-
-    def __repr__(self):
-        return f"Pong(data={short_repr(self.data)})"
-
-    def __reduce__(self):
-        return (Pong, (self.data,))
-
 
 @cython.final
-cdef class Close:
+cdef class Close(_Event):
     """A close frame: ``code`` (1005 when it had no payload), ``reason``, raw payload ``data``."""
     cdef readonly object code
     cdef readonly str reason
@@ -207,20 +157,8 @@ cdef class Close:
     def __init__(self, code, reason="", data=None):
         self.code, self.reason, self.data = close_fields(code, reason, data)
 
-    def __eq__(self, other):
-        return _fields_equal(self, other, ("code", "reason", "data"))
-
-    def __ne__(self, other):
-        return _fields_ne(self, other, ("code", "reason", "data"))
-
-    def __hash__(self):
-        return hash(("Close", self.code, self.reason, self.data))
-
     def __repr__(self):
         return f"Close(code=CloseCode.{self.code.name}, reason={short_repr(self.reason)})"
-
-    def __reduce__(self):
-        return (Close, (self.code, self.reason, self.data))
 
 
 cdef inline TextMessage _text_event(str text):
