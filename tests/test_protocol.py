@@ -656,7 +656,15 @@ def test_each_failure_says_its_cause(impl):
     conn, wire, client = _opened_server(impl)
     conn.receive_eof()
     (failed,) = conn.events()
-    assert (failed.code, failed.cause) == (1006, FailureCause.EOF)
+    assert (failed.code, failed.cause, failed.error) == (1006, FailureCause.EOF, None)
+
+    # the transport ended by an error (a reset, ETIMEDOUT from TCP keep-alive): kept as the cause
+    conn, wire, client = _opened_server(impl)
+    error = TimeoutError(110, "Connection timed out")
+    conn.receive_eof(error)
+    (failed,) = conn.events()
+    assert (failed.code, failed.cause, failed.error) == (1006, FailureCause.EOF, error)
+    assert "Connection timed out" in failed.reason and conn.close_exc.__cause__ is error
 
     # our close frame unanswered until close_timeout, then the transport is dropped
     conn, wire, client = _opened_server(impl, close_timeout=2.0, clock=clock)

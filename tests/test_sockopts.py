@@ -10,6 +10,7 @@ import socket
 import sys
 
 import pytest
+from _tls_certs import tls  # noqa: F401 - the fixture (wss:// cases)
 
 from wsfast import sockopts
 from wsfast.sockopts import KeepaliveTiming, configure_transport, keepalive_timing, validate_user_timeout
@@ -220,3 +221,73 @@ def test_plain_socket_object(tmp_path):
         if sys.platform.startswith("linux"):
             assert sockopts.set_tcp_user_timeout(sock, 4) is True
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 4000
+
+
+# ------------------------------------------------------------------ through serve() and connect()
+
+
+async def _through_wsfast(server_options, client_options, secure=None):
+    """One wsfast connection (wss:// when ``secure`` is TLS material): what getsockopt reads on
+    the server's end (seen from the handler) and on the client's end."""
+    from wsfast.asyncio import connect, serve
+
+    loop = asyncio.get_running_loop()
+    server_end = loop.create_future()
+
+    async def handler(ws):
+        server_end.set_result(_read_options(ws.transport.get_extra_info("socket")))
+        await ws.wait_closed()
+
+    server_ssl = {} if secure is None else {"ssl": secure.server_context()}
+    client_ssl = {} if secure is None else {"ssl": secure.client_context()}
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None, **server_ssl, **server_options) as server:
+        port = server.sockets[0].getsockname()[1]
+        url = f"{'wss' if secure else 'ws'}://127.0.0.1:{port}"
+        async with connect(url, ping_interval=None, **client_ssl, **client_options) as ws:
+            client = _read_options(ws.transport.get_extra_info("socket"))
+            return await server_end, client
+
+
+@pytest.mark.skipif(not HAS_KEEP_OPTIONS, reason="no TCP_KEEPIDLE/TCP_KEEPINTVL to read back here")
+@pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])
+def test_serve_and_connect_apply_the_options(secure, request):
+    material = request.getfixturevalue("tls") if secure else None
+    user_timeout = {"tcp_user_timeout": 4} if hasattr(socket, "TCP_USER_TIMEOUT") else {}
+    server, client = run(_through_wsfast({"tcp_keepalive": (7, 3, 4), **user_timeout},
+                                         {"tcp_keepalive": (11, 2, 5)}, material))
+    assert server["keepalive"] and client["keepalive"]
+    assert (server["idle"], server["interval"]) == (7, 3)
+    assert (client["idle"], client["interval"]) == (11, 2)
+    if "count" in server:
+        assert (server["count"], client["count"]) == (4, 5)
+    if user_timeout:
+        assert (server["user_timeout_ms"], client["user_timeout_ms"]) == (4000, 0)
+
+
+def test_serve_and_connect_leave_sockets_alone_by_default():
+    server, client = run(_through_wsfast({}, {}))
+    for end in (server, client):
+        assert end["keepalive"] is False
+        assert end.get("user_timeout_ms", 0) == 0
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT is Linux-only")
+def test_connect_applies_the_user_timeout():
+    server, client = run(_through_wsfast({"tcp_keepalive": True}, {"tcp_user_timeout": 0.75}))
+    assert server["keepalive"] is True and server["user_timeout_ms"] == 0
+    assert client["keepalive"] is False and client["user_timeout_ms"] == 750
+
+
+@pytest.mark.parametrize("options, error", [
+    ({"tcp_keepalive": (0, 1, 1)}, ValueError), ({"tcp_keepalive": "on"}, TypeError),
+    ({"tcp_user_timeout": 0}, ValueError), ({"tcp_user_timeout": "1"}, TypeError),
+])
+def test_serve_and_connect_refuse_bad_values_when_called(options, error):
+    """A bad value fails at the call, not on the first connection."""
+    from wsfast.asyncio import connect, serve
+    from wsfast.asyncio.cli import echo
+
+    with pytest.raises(error):
+        serve(echo, "127.0.0.1", 0, **options)
+    with pytest.raises(error):
+        connect("ws://127.0.0.1:9", **options)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -15,8 +17,16 @@ from pathlib import Path
 import pytest
 from _tls_certs import tls  # noqa: F401 - the fixture
 
-from wsfast.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, workers
+from wsfast.asyncio import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    connect,
+    serve,
+    workers,
+)
 from wsfast.enums import CloseCode
+from wsfast.exceptions import TLSHandshakeError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals to worker processes are POSIX")
 
@@ -172,6 +182,10 @@ def test_tls_workers(tls):  # noqa: F811
         assert server.url.startswith("wss://127.0.0.1:")
 
         async def main():
+            # a client that does not trust the certificate: 1015, and the worker serves on
+            with pytest.raises(TLSHandshakeError) as info:
+                await connect(server.url, ssl=ssl.create_default_context())
+            assert info.value.close_code == CloseCode.TLS_HANDSHAKE
             ws, pid = await open_client(server.url, ssl=tls.client_context())
             await ws.send(b"\x00secure")
             assert await ws.recv() == b"\x00secure"
@@ -236,3 +250,29 @@ def test_load_handler():
     assert workers.load_handler(echo) is echo
     with pytest.raises(ValueError, match="not callable"):
         workers.load_handler("wsfast.asyncio.workers:DEFAULT_HANDLER")
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT on this platform")
+def test_serve_reuse_port_shares_a_port():
+    """serve(reuse_port=True): a second server (here in the same process; in practice another
+    process) listens on the same port; without it the port is taken."""
+    async def main():
+        async with serve(pid_echo_here, "127.0.0.1", 0, reuse_port=True) as first:
+            port = first.sockets[0].getsockname()[1]
+            assert first.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            with pytest.raises(OSError):
+                await serve(pid_echo_here, "127.0.0.1", port)
+            async with serve(pid_echo_here, "127.0.0.1", port, reuse_port=True) as second:
+                assert second.sockets[0].getsockname()[1] == port
+                first.close()  # the port stays served by the second
+                await first.wait_closed()
+                async with connect(f"ws://127.0.0.1:{port}", ping_interval=None) as ws:
+                    await ws.send("shared")
+                    assert await ws.recv() == "shared"
+
+    run(main())
+
+
+async def pid_echo_here(ws):
+    async for message in ws:
+        await ws.send(message)

@@ -9,6 +9,8 @@
     │   ├── ConnectionClosedOK       closed with 1000 or 1001
     │   └── ConnectionClosedError    any other ending (a failure, 1005, 1006, 1015)
     ├── InvalidURI (also a ValueError)
+    ├── TLSHandshakeError    the TLS handshake failed: 1015 (also an ssl.SSLError, so an OSError)
+    │   └── TLSCertificateError  the peer's certificate was refused (an ssl.SSLCertVerificationError)
     └── InvalidHandshake         the opening handshake failed
         ├── InvalidRequest       server side: the request is refused with an HTTP status
         ├── InvalidMessage       client side: the response is not well-formed HTTP/1.1
@@ -26,6 +28,7 @@ share these classes, so ``except wsfast.ProtocolError`` works whichever is activ
 from __future__ import annotations
 
 import http
+import ssl
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from .enums import CloseCode, FailureCause
@@ -42,6 +45,8 @@ __all__ = [
     "ConnectionClosedError",
     "closed_error",
     "InvalidURI",
+    "TLSHandshakeError",
+    "TLSCertificateError",
     "InvalidHandshake",
     "InvalidRequest",
     "InvalidMessage",
@@ -143,6 +148,26 @@ def closed_error(code: Optional[int], reason: str = "", cause: Optional[FailureC
 
 class InvalidURI(WebSocketError, ValueError):
     """Not a ws:// or wss:// URI we can connect to (also a ValueError)."""
+
+
+class TLSHandshakeError(WebSocketError, ssl.SSLError):
+    """The TLS handshake failed before any WebSocket byte was exchanged: close code 1015.
+
+    ``close_code`` is ``CloseCode.TLS_HANDSHAKE`` and ``cause``
+    ``FailureCause.TLS_HANDSHAKE``; the ssl error (or the reset, the EOF, the
+    timeout) is ``__cause__``, and its ``reason`` / ``library`` /
+    ``verify_code`` / ``verify_message`` are copied here. Still an
+    ``ssl.SSLError``, so code that catches ``OSError`` or ``ssl.SSLError``
+    around ``connect()`` keeps working. 1015 is never sent on the wire.
+    """
+
+    close_code = CloseCode.TLS_HANDSHAKE
+    cause = FailureCause.TLS_HANDSHAKE
+
+
+class TLSCertificateError(TLSHandshakeError, ssl.SSLCertVerificationError):
+    """The peer's certificate was refused: untrusted, expired, or for another host name (still an
+    ``ssl.SSLCertVerificationError``)."""
 
 
 # ---------------------------------------------------------------- the opening handshake

@@ -442,9 +442,11 @@ class Protocol:
             self._acked = []
         return acked
 
-    def receive_eof(self) -> None:
+    def receive_eof(self, error: Optional[BaseException] = None) -> None:
         """The transport ended (the peer closed TCP, or the caller closed it: call this from
-        connection_lost too). Reports 1006 if the peer's close frame never came."""
+        connection_lost too). Reports 1006 if the peer's close frame never came; ``error`` is
+        what ended the transport, if anything did (a reset, ETIMEDOUT from TCP keep-alive or
+        TCP_USER_TIMEOUT...): the failure's ``error``, so the ``__cause__`` of what recv() raises."""
         if self._eof:
             return
         self._eof = True
@@ -463,7 +465,9 @@ class Protocol:
                 cause, reason = FailureCause.EOF, "the connection ended without a close frame"
             self._close_code = CloseCode.ABNORMAL_CLOSURE
             self._close_reason = ""
-            self._report_failure(ConnectionFailed(CloseCode.ABNORMAL_CLOSURE, reason, cause))
+            if error is not None:
+                reason = f"{reason} ({error or type(error).__name__})"
+            self._report_failure(ConnectionFailed(CloseCode.ABNORMAL_CLOSURE, reason, cause, error))
 
     def _eof_during_handshake(self) -> None:
         self._close_code = CloseCode.ABNORMAL_CLOSURE

@@ -16,6 +16,7 @@ from ..exceptions import (
     InvalidHandshake,
     InvalidState,
     InvalidStatus,
+    TLSHandshakeError,
 )
 from ..http11 import Request, Response
 from .broadcast import broadcast
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidState",
     "InvalidHandshake",
     "InvalidStatus",
+    "TLSHandshakeError",
     "Request",
     "Response",
 ]

@@ -16,15 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
-from typing import Any, Dict, Generator, Optional, Sequence, Union
+from typing import Any, Dict, Generator, Optional, Sequence, Union, cast
 
 from .. import _defaults
 from ..exceptions import InvalidMessage
 from ..headers import HeadersLike
 from ..http11 import Response
 from ..protocol import ClientProtocol, HandshakeFailed, Implementation
+from ..sockopts import configure_transport, keepalive_timing, validate_user_timeout
 from ..uri import parse_uri
 from .connection import Connection, WriteLimit
+from .tls import open_tls
 
 __all__ = ["connect", "ClientConnection"]
 
@@ -74,7 +76,16 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
     ``loop.create_connection``. A refused handshake raises the
     :class:`wsfast.exceptions.InvalidHandshake` subclass that names the problem
     (``InvalidStatus`` for a non-101 answer); an open that takes too long,
-    TimeoutError.
+    TimeoutError. A TLS handshake that fails (an untrusted, expired or
+    wrong-host certificate, a server that does not speak TLS) raises
+    :class:`wsfast.exceptions.TLSHandshakeError`: ``close_code`` 1015, the ssl
+    error as ``__cause__``, still an ``ssl.SSLError`` (so an ``OSError``);
+    TCP errors (refused, unreachable) stay what they are.
+
+    ``tcp_keepalive`` (False, True or ``(idle_s, interval_s, count)``) and
+    ``tcp_user_timeout`` (seconds, Linux) set TCP-level liveness options on
+    the socket; off by default, ping/pong being the primary check (see
+    :mod:`wsfast.sockopts`).
     """
 
     def __init__(
@@ -95,14 +106,21 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
         server_hostname: Optional[str] = None,
         logger: Union[None, str, logging.Logger] = None,
         implementation: Implementation = None,
+        tcp_keepalive: Any = False,
+        tcp_user_timeout: Optional[float] = None,
         **loop_options: Any,
     ) -> None:
         self.uri = parse_uri(uri)
+        timing = keepalive_timing(tcp_keepalive)  # bad values fail here, not after connecting
+        validate_user_timeout(tcp_user_timeout)
+        self._socket_options: Dict[str, Any] = dict(
+            tcp_keepalive=False if timing is None else timing, tcp_user_timeout=tcp_user_timeout)
         if ssl and not self.uri.secure:
             raise ValueError("ssl= is only for wss:// URIs")
         if self.uri.secure and not ssl:
             ssl = True
-        self._ssl = ssl_module.create_default_context() if ssl is True else ssl
+        self._ssl: Optional[ssl_module.SSLContext] = (
+            ssl_module.create_default_context() if ssl is True else ssl or None)
         self._server_hostname = server_hostname
         self._protocol_options: Dict[str, Any] = dict(
             origin=origin, subprotocols=subprotocols, extra_headers=extra_headers,
@@ -121,15 +139,26 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
         loop = asyncio.get_running_loop()
         protocol = ClientProtocol(self.uri, clock=loop.time, **self._protocol_options)
         options = dict(self._loop_options)
-        if self._ssl is not None:
-            options["ssl"] = self._ssl
-            if self._server_hostname is not None:
-                options["server_hostname"] = self._server_hostname
         host, port = self.uri.host, self.uri.port
         if "sock" in options:
             host = port = None  # type: ignore[assignment]
-        transport, conn = await loop.create_connection(
-            lambda: ClientConnection(protocol, **self._options), host, port, **options)
+
+        def factory() -> ClientConnection:
+            return ClientConnection(protocol, **self._options)
+
+        transport: asyncio.Transport
+        if self._ssl is None:
+            transport, conn = await loop.create_connection(factory, host, port, **options)
+        else:
+            # TCP first, then TLS: a failed TLS handshake is told apart and raised as 1015
+            hostname = self._server_hostname if self._server_hostname is not None else self.uri.host
+            handshake_timeout = options.pop("ssl_handshake_timeout", None)
+            shutdown_timeout = options.pop("ssl_shutdown_timeout", None)
+            transport, made = await open_tls(factory, host, port, self._ssl, server_hostname=hostname,
+                                             handshake_timeout=handshake_timeout,
+                                             shutdown_timeout=shutdown_timeout, **options)
+            conn = cast(ClientConnection, made)
+        configure_transport(transport, logger=conn.logger, **self._socket_options)
         try:
             assert conn._handshake is not None
             await conn._handshake

@@ -399,7 +399,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._lost = True
-        self.protocol.receive_eof()
+        self.protocol.receive_eof(exc)
         for event in self.protocol.events():
             self._on_event(event)
         self._ended = True

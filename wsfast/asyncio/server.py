@@ -25,6 +25,7 @@ import asyncio
 import inspect
 import logging
 import socket
+import ssl as ssl_module
 from typing import Any, Awaitable, Callable, Generator, List, Optional, Sequence, Set, Union
 
 from .. import _defaults
@@ -34,7 +35,9 @@ from ..handshake import ExtraHeaders, OriginPolicy, ServerHandshake
 from ..headers import HeadersLike
 from ..http11 import MAX_HEADER_SIZE, Request, Response
 from ..protocol import Implementation, ServerProtocol, State
+from ..sockopts import configure_transport, keepalive_timing, validate_user_timeout
 from .connection import _PAUSE_HANDSHAKE, READ_BUFFER_SIZE, Connection, WriteLimit
+from .tls import TLSListener
 
 __all__ = ["serve", "Server", "ServerConnection"]
 
@@ -63,7 +66,10 @@ class ServerConnection(Connection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.server._register(self)
+        server = self.server
+        configure_transport(transport, tcp_keepalive=server.tcp_keepalive,
+                            tcp_user_timeout=server.tcp_user_timeout, logger=server.logger)
+        server._register(self)
         timeout = self.server.open_timeout
         if timeout is not None:
             self._open_timer = self._loop.call_later(timeout, self._open_timed_out)
@@ -171,6 +177,7 @@ class Server:
     ``sockets`` are the listening sockets; ``connections`` the open ones.
     ``close()`` shuts down gracefully (1001 to every connection), ``wait_closed()``
     waits for that to finish, ``serve_forever()`` runs until closed.
+    ``tls_handshake_failures`` counts the TLS handshakes that failed (1015).
     """
 
     def __init__(
@@ -192,7 +199,12 @@ class Server:
         max_header_size: int = MAX_HEADER_SIZE,
         logger: Union[None, str, logging.Logger] = None,
         implementation: Implementation = None,
+        ssl: Optional[ssl_module.SSLContext] = None,
+        tcp_keepalive: Any = False,
+        tcp_user_timeout: Optional[float] = None,
     ) -> None:
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl= takes an ssl.SSLContext on the server, not {type(ssl).__name__}")
         self.handler = handler
         self.max_message_size = max_message_size
         self.max_queue = max_queue
@@ -203,6 +215,12 @@ class Server:
         self.close_timeout = close_timeout
         self.process_request = process_request
         self.implementation = implementation
+        self.ssl = ssl
+        timing = keepalive_timing(tcp_keepalive)  # bad values fail here, not on the first connection
+        self.tcp_keepalive: Any = False if timing is None else timing
+        validate_user_timeout(tcp_user_timeout)
+        self.tcp_user_timeout = tcp_user_timeout
+        self._tls: Optional[TLSListener] = None
         if logger is None:
             logger = logging.getLogger("wsfast.asyncio.server")
         elif isinstance(logger, str):
@@ -240,10 +258,22 @@ class Server:
     async def _start(self, host: Any, port: Any, sock: Optional[socket.socket], **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
         self._closed_future = loop.create_future()
+        factory: Callable[[], asyncio.BaseProtocol] = self._make_connection
+        if self.ssl is not None:
+            # the server runs the TLS handshake itself: create_server(ssl=) would hide the failures
+            self._tls = TLSListener(self.ssl, self._make_connection, self.logger,
+                                    kwargs.pop("ssl_handshake_timeout", self.open_timeout),
+                                    kwargs.pop("ssl_shutdown_timeout", None))
+            factory = self._tls.protocol_factory
         if sock is not None:
-            self._server = await loop.create_server(self._make_connection, sock=sock, **kwargs)
+            self._server = await loop.create_server(factory, sock=sock, **kwargs)
         else:
-            self._server = await loop.create_server(self._make_connection, host, port, **kwargs)
+            self._server = await loop.create_server(factory, host, port, **kwargs)
+
+    @property
+    def tls_handshake_failures(self) -> int:
+        """How many TLS handshakes failed since the server started (each logged once, 1015)."""
+        return self._tls.failures if self._tls is not None else 0
 
     @property
     def sockets(self) -> List[socket.socket]:
@@ -263,6 +293,8 @@ class Server:
         self._close_task = asyncio.get_running_loop().create_task(self._shutdown(close_connections))
 
     async def _shutdown(self, close_connections: bool) -> None:
+        if self._tls is not None:
+            await self._tls.cancel_handshakes()
         conns = list(self.connections)
         for conn in conns:
             if conn.protocol.state is State.CONNECTING:
@@ -327,8 +359,24 @@ class serve:  # noqa: N801 - used as a function, like websockets' serve
     (sync or async; return a Response — e.g. ``ws.respond(200, "OK")`` — to
     answer with plain HTTP instead of upgrading), ``max_header_size``,
     ``logger``, ``implementation`` ("c" / "python": force a hot path).
-    Anything else (``ssl``, ``reuse_port``, ``backlog``, ``sock``...) goes to
-    ``loop.create_server``.
+
+    Deployment options:
+
+    - ``ssl``: an :class:`ssl.SSLContext` to serve ``wss://``. The server runs
+      each TLS handshake itself (within ``open_timeout``, or
+      ``ssl_handshake_timeout``): one that fails is logged once with the
+      peer's address and 1015, counted in ``server.tls_handshake_failures``,
+      and the server serves on.
+    - ``tcp_keepalive``: False (default), True (SO_KEEPALIVE with the
+      system's timing) or ``(idle_s, interval_s, count)``; ``tcp_user_timeout``:
+      seconds sent data may stay unacknowledged (Linux). Applied to every
+      connection; ping/pong stays the primary liveness check (see
+      :mod:`wsfast.sockopts` for when to use which).
+    - ``reuse_port=True``: SO_REUSEPORT, so that several processes can listen
+      on the same port (Linux spreads the connections across them; see
+      :mod:`wsfast.asyncio.workers`).
+
+    Anything else (``backlog``, ``sock``, ``family``...) goes to ``loop.create_server``.
     """
 
     def __init__(self, handler: Handler, host: Any = None, port: Any = None, **options: Any) -> None:
