@@ -267,7 +267,26 @@ cdef PyObject *_apply_mask_inplace_offset(PyObject *self, PyObject *const *args,
 # its calls would give the fast path a stack frame).
 cdef _fastcall _inplace_next = _apply_mask_inplace_offset
 
-cdef PyMethodDef _fast_defs[2]
+def _mask_key_first_general(mask, data):
+    """apply_mask with the key first: the argument order of tornado's websocket_mask."""
+    return _general_apply_mask(data, mask)
+
+
+cdef object _general_key_first = _mask_key_first_general
+
+
+cdef PyObject *_mask_key_first_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames) noexcept:
+    """(mask, data): the arguments swapped, then the apply_mask fast path (no Python frame)."""
+    cdef PyObject *swapped[2]
+    if kwnames == NULL and nargs == 2:
+        swapped[0] = args[1]
+        swapped[1] = args[0]
+        return _apply_mask_fast(self, swapped, 2, NULL)
+    return _vectorcall(<PyObject *>_general_key_first, args, <size_t>nargs, kwnames)
+
+
+cdef PyMethodDef _fast_defs[3]
 _fast_defs[0].ml_name = "apply_mask"
 _fast_defs[0].ml_meth = <PyCFunction>_apply_mask_fast
 _fast_defs[0].ml_flags = METH_FASTCALL | METH_KEYWORDS
@@ -279,7 +298,15 @@ _fast_defs[1].ml_doc = (
     "apply_mask_inplace(buffer, mask, offset=0)\n--\n\n"
     "XOR a writable buffer in place, `offset` payload bytes into the mask; return the new offset."
 )
+_fast_defs[2].ml_name = "mask_key_first"
+_fast_defs[2].ml_meth = <PyCFunction>_mask_key_first_fast
+_fast_defs[2].ml_flags = METH_FASTCALL | METH_KEYWORDS
+_fast_defs[2].ml_doc = (
+    "mask_key_first(mask, data)\n--\n\n"
+    "apply_mask(data, mask) with the key first (the order of tornado's websocket_mask, for wsfast.patch)."
+)
 apply_mask = PyCFunction_NewEx(&_fast_defs[0], NULL, "wsfast._mask_c")
+mask_key_first = PyCFunction_NewEx(&_fast_defs[2], NULL, "wsfast._mask_c")
 apply_mask_inplace = PyCFunction_NewEx(&_fast_defs[1], NULL, "wsfast._mask_c")
 
 
