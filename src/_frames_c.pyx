@@ -28,15 +28,15 @@ from libc.string cimport memcpy
 
 cimport cython
 
-from wsf_kernels cimport wsf_mask, wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state
+from wsf_kernels cimport NOGIL_THRESHOLD, wsf_mask, wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state
 
 import os
 
-from wsfast._mask_py import check_mask
+from wsfast._twin_helpers import (check_mask, check_options, close_fields, decode_extensions, event_bytes, event_text,
+                                  short_repr)
+from wsfast.close import parse_close_payload
 from wsfast.enums import CloseCode, Opcode
 from wsfast.exceptions import ProtocolError
-from wsfast.frames import (check_options, close_fields, decode_extensions, event_bytes, event_text, parse_close_payload,
-                           short_repr)
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -52,7 +52,6 @@ __all__ = ["FrameParser", "encode_frame", "encode_message", "TextMessage", "Bina
 
 cdef enum:
     MAX_CONTROL = 125
-    NOGIL_THRESHOLD = 262144   # payloads at least this long are unmasked with the GIL released
     PREALLOC_AHEAD = 16777216  # never reserve more than this ahead of the data received
 
 cdef unsigned long long NO_LIMIT = 0xFFFFFFFFFFFFFFFFULL
@@ -332,7 +331,7 @@ cdef class FrameParser:
     message's payload, summed over its fragments, checked from each header
     before its payload is buffered, and again after extensions decode it.
     ``extensions``: negotiated extensions owning RSV bits (see
-    :class:`wsfast.frames.Extension`). A violation raises ProtocolError with
+    :class:`wsfast.extensions.Extension`). A violation raises ProtocolError with
     the close code to send and ``.events`` = what this feed completed first;
     the parser is then failed (``failed``/``error``) and every later feed
     raises the same error again.

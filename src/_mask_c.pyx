@@ -21,6 +21,7 @@ from libc.string cimport memcpy
 cimport cython
 
 from wsf_kernels cimport (
+    NOGIL_THRESHOLD,
     WSF_MASK_SHORT,
     wsf_mask_best,
     wsf_mask_best_name,
@@ -31,11 +32,6 @@ from wsf_kernels cimport (
 )
 
 __all__ = ["apply_mask", "apply_mask_inplace", "KERNEL"]
-
-# Payloads at least this long are masked with the GIL released (and always
-# through a buffer export, so another thread cannot resize a bytearray under us).
-cdef enum:
-    NOGIL_THRESHOLD = 262144
 
 KERNEL = wsf_mask_best_name().decode()
 cdef wsf_mask_fn _kernel = wsf_mask_best()

@@ -7,6 +7,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SI
 cimport cython
 
 from wsf_kernels cimport (
+    NOGIL_THRESHOLD,
     wsf_utf8_best_name,
     wsf_utf8_feed,
     wsf_utf8_finish,
@@ -18,11 +19,6 @@ from wsf_kernels cimport (
 )
 
 __all__ = ["validate_utf8", "Utf8Validator", "KERNEL"]
-
-# Buffers at least this long are validated with the GIL released. Bytearrays
-# that long go through the buffer protocol, whose export pins their storage.
-cdef enum:
-    NOGIL_THRESHOLD = 262144
 
 KERNEL = wsf_utf8_best_name().decode()
 

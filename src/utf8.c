@@ -4,35 +4,23 @@
 #include "wsf_cpu.h"
 #include "utf8.h"
 
-static const struct { const char *name; wsf_utf8_fn fn; unsigned needs; } kernels[] = {
-    {"scalar", wsf_utf8_scalar, 0},
+static const wsf_kernel_entry kernels[] = {
+    WSF_KERNEL("scalar", wsf_utf8_scalar, 0),
 #if defined(WSF_X86_64)
-    {"sse2", wsf_utf8_sse2, WSF_CPU_SSE2},
-    {"ssse3", wsf_utf8_ssse3, WSF_CPU_SSSE3},
-    {"avx2", wsf_utf8_avx2, WSF_CPU_AVX2},
-    {"avx512", wsf_utf8_avx512, WSF_CPU_AVX512BW},
+    WSF_KERNEL("sse2", wsf_utf8_sse2, WSF_CPU_SSE2),
+    WSF_KERNEL("ssse3", wsf_utf8_ssse3, WSF_CPU_SSSE3),
+    WSF_KERNEL("avx2", wsf_utf8_avx2, WSF_CPU_AVX2),
+    WSF_KERNEL("avx512", wsf_utf8_avx512, WSF_CPU_AVX512BW),
 #endif
 #if defined(WSF_ARM64)
-    {"neon", wsf_utf8_neon, WSF_CPU_NEON},
+    WSF_KERNEL("neon", wsf_utf8_neon, WSF_CPU_NEON),
 #endif
 };
-#define N_KERNELS ((int)(sizeof(kernels) / sizeof(kernels[0])))
 
-static wsf_utf8_fn best_fn = NULL;
-static int best = -1;
-
-static void pick(void) {
-    unsigned have = wsf_cpu_features();
-    int i, chosen = 0;
-    for (i = 0; i < N_KERNELS; i++)
-        if ((kernels[i].needs & have) == kernels[i].needs) chosen = i;
-    best = chosen;        /* benign race: every thread picks the same kernel */
-    best_fn = kernels[chosen].fn;
-}
+static wsf_dispatch dispatch = WSF_DISPATCH(kernels);
 
 static inline wsf_utf8_fn best_kernel(void) {
-    if (best_fn == NULL) pick();
-    return best_fn;
+    return (wsf_utf8_fn)(dispatch.fn ? dispatch.fn : wsf_dispatch_fn(&dispatch));
 }
 
 int wsf_utf8_validate(const unsigned char *buf, size_t n) {
@@ -40,16 +28,11 @@ int wsf_utf8_validate(const unsigned char *buf, size_t n) {
 }
 
 wsf_utf8_fn wsf_utf8_kernel(int index, const char **name) {
-    unsigned have = wsf_cpu_features();
-    if (index < 0 || index >= N_KERNELS) return NULL;
-    if ((kernels[index].needs & have) != kernels[index].needs) return NULL;
-    if (name) *name = kernels[index].name;
-    return kernels[index].fn;
+    return (wsf_utf8_fn)wsf_dispatch_at(&dispatch, index, name);
 }
 
 const char *wsf_utf8_best_name(void) {
-    if (best < 0) pick();
-    return kernels[best].name;
+    return wsf_dispatch_name(&dispatch);
 }
 
 /* ---- incremental validation ------------------------------------------ */

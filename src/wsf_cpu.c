@@ -1,4 +1,5 @@
-/* Runtime CPU feature detection (cpuid + xgetbv on x86-64; NEON is baseline on arm64). */
+/* Runtime CPU feature detection (cpuid + xgetbv on x86-64; NEON is baseline on arm64)
+ * and the kernel choice every family shares. */
 #include <stdlib.h>
 #include <string.h>
 #include "wsf_cpu.h"
@@ -69,4 +70,29 @@ unsigned wsf_cpu_features(void) {
         ready = 1;
     }
     return features;
+}
+
+wsf_any_fn wsf_dispatch_fn(wsf_dispatch *d) {
+    if (d->fn == NULL) {
+        unsigned have = wsf_cpu_features();
+        int i, chosen = 0;
+        for (i = 0; i < d->n; i++)
+            if ((d->table[i].needs & have) == d->table[i].needs) chosen = i;
+        d->best = chosen;
+        d->fn = d->table[chosen].fn;
+    }
+    return d->fn;
+}
+
+const char *wsf_dispatch_name(wsf_dispatch *d) {
+    wsf_dispatch_fn(d);
+    return d->table[d->best].name;
+}
+
+wsf_any_fn wsf_dispatch_at(const wsf_dispatch *d, int index, const char **name) {
+    unsigned have = wsf_cpu_features();
+    if (index < 0 || index >= d->n) return NULL;
+    if ((d->table[index].needs & have) != d->table[index].needs) return NULL;
+    if (name) *name = d->table[index].name;
+    return d->table[index].fn;
 }

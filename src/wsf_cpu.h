@@ -39,4 +39,36 @@ enum {
  * caps the level, so tests and benchmarks can exercise every kernel. */
 unsigned wsf_cpu_features(void);
 
+/* Runtime dispatch, written once for every kernel family (mask, UTF-8).
+ * A family lists its kernels in a table, portable first and then in order of
+ * preference; each entry names the WSF_CPU_* bits it needs. The chosen
+ * kernel is the last entry this CPU (and WSFAST_SIMD) allows. Function
+ * pointers are stored as wsf_any_fn; a family casts back to its own type. */
+typedef void (*wsf_any_fn)(void);
+typedef struct {
+    const char *name;
+    wsf_any_fn fn;
+    unsigned needs;
+} wsf_kernel_entry;
+#define WSF_KERNEL(name, fn, needs) {name, (wsf_any_fn)(fn), needs}
+
+/* One family's table and its choice, made on first use (a benign race:
+ * every thread makes the same choice). */
+typedef struct {
+    const wsf_kernel_entry *table;
+    int n;
+    int best;       /* index of the chosen kernel, -1 until chosen */
+    wsf_any_fn fn;  /* table[best].fn once chosen; read it directly on hot paths */
+} wsf_dispatch;
+#define WSF_DISPATCH(table) {table, (int)(sizeof(table) / sizeof((table)[0])), -1, NULL}
+
+/* The chosen kernel, and its name. */
+wsf_any_fn wsf_dispatch_fn(wsf_dispatch *d);
+const char *wsf_dispatch_name(wsf_dispatch *d);
+
+/* Kernel `index` of the table (and its name in *name, if name is not NULL)
+ * when index is in range and the kernel runs on this CPU; NULL otherwise.
+ * For tests and benchmarks, which run every kernel. */
+wsf_any_fn wsf_dispatch_at(const wsf_dispatch *d, int index, const char **name);
+
 #endif

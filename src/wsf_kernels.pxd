@@ -1,5 +1,11 @@
 # Declarations of the C kernels in src/, shared by the Cython modules.
 
+# Buffers at least this long are masked or validated with the GIL released
+# (through a buffer export, which pins a bytearray's storage while we work);
+# below it, releasing and taking back the GIL costs more than it lets run.
+cdef enum:
+    NOGIL_THRESHOLD = 262144
+
 cdef extern from "wsf_cpu.h":
     unsigned wsf_cpu_features() nogil
 

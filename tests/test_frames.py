@@ -14,7 +14,7 @@ import pytest
 from frames_helpers import KEY, bytewise, close_payload, feed_all, raw_frame, split_at, xor
 
 from wsfast import CloseCode, Opcode, ProtocolError
-from wsfast.frames import RSV1, RSV2, RSV3
+from wsfast.extensions import RSV1, RSV2, RSV3
 
 # -- RFC 6455 section 5.7 -----------------------------------------------------------------------------
 

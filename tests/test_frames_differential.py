@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsfast import ProtocolError
-from wsfast.frames import RSV1
+from wsfast.extensions import RSV1
 
 websockets_frames = pytest.importorskip("websockets.frames")
 websockets_protocol = pytest.importorskip("websockets.protocol")

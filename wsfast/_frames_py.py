@@ -22,21 +22,22 @@ import os
 import struct
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
-from ._mask_py import as_bytes, check_mask
-from ._mask_py import xor_with_key as _unmask
-from ._utf8_py import Utf8Validator
-from .enums import CloseCode, Opcode
-from .exceptions import ProtocolError
-from .frames import (
+from ._twin_helpers import (
     MAX_CONTROL_PAYLOAD,
+    as_bytes,
+    check_mask,
     check_options,
     close_fields,
     decode_extensions,
     event_bytes,
     event_text,
-    parse_close_payload,
     short_repr,
 )
+from ._twin_helpers import xor_with_key as _unmask
+from ._utf8_py import Utf8Validator
+from .close import parse_close_payload
+from .enums import CloseCode, Opcode
+from .exceptions import ProtocolError
 
 __all__ = [
     "FrameParser",
@@ -181,7 +182,7 @@ class FrameParser:
     message's payload, summed over its fragments, checked from each header
     before its payload is buffered, and again after extensions decode it.
     ``extensions``: negotiated extensions owning RSV bits (see
-    :class:`wsfast.frames.Extension`). A violation raises ProtocolError with
+    :class:`wsfast.extensions.Extension`). A violation raises ProtocolError with
     the close code to send and ``.events`` = what this feed completed first;
     the parser is then failed (``failed``/``error``) and every later feed
     raises the same error again.
@@ -477,10 +478,7 @@ def _payload_arg(payload: object) -> bytes:
         return payload
     if isinstance(payload, str):
         return payload.encode("utf-8")
-    try:
-        return bytes(memoryview(payload))  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"payload must be str or a bytes-like object, not {type(payload).__name__}") from None
+    return as_bytes(payload, "payload", "str or a bytes-like object")
 
 
 def _opcode_arg(opcode: object) -> int:

@@ -30,10 +30,6 @@ class Opcode(enum.IntEnum):
     PING = 9
     PONG = 10
 
-    @property
-    def is_control(self) -> bool:
-        return self >= 8
-
 
 _APPLICATION_CODES: Dict[int, CloseCode] = {}
 
@@ -82,7 +78,7 @@ INTERNAL_ERROR = CloseCode.INTERNAL_ERROR
 
 
 def is_valid_received_close_code(code: int) -> bool:
-    """DESIGN.md close-code policy: 1000-1003, 1007-1014 and 3000-4999."""
+    """The close-code policy (docs/protocol-policy.md): 1000-1003, 1007-1014 and 3000-4999."""
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 

@@ -70,6 +70,7 @@ import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _defaults, _impl
+from ._twin_helpers import as_bytes
 from .close import build_close_payload, check_close
 from .enums import CloseCode, FailureCause, Opcode
 from .exceptions import (
@@ -95,6 +96,7 @@ __all__ = [
     "HandshakeFailed",
     "ConnectionFailed",
     "Clock",
+    "encode_shared",
 ]
 
 
@@ -177,22 +179,21 @@ def _header(b0: int, n: int) -> bytes:
     return _HEAD64(b0, 127, n)
 
 
-def _as_bytes(data: Any, what: str) -> bytes:
-    if type(data) is bytes:
-        return data
-    if isinstance(data, str):
-        raise TypeError(f"{what} takes bytes, not str")
-    try:
-        return bytes(memoryview(data))
-    except TypeError:
-        raise TypeError(f"{what} takes a bytes-like object, not {type(data).__name__}") from None
-
-
 def _control_payload(data: Union[bytes, str], what: str) -> bytes:
-    payload = data.encode("utf-8") if isinstance(data, str) else _as_bytes(data, what)
+    if isinstance(data, str):
+        payload = data.encode("utf-8")
+    else:
+        payload = as_bytes(data, f"{what} data", "str or a bytes-like object")
     if len(payload) > 125:
         raise ValueError(f"{what} payload is {len(payload)} bytes; control frames carry at most 125")
     return payload
+
+
+def encode_shared(message: Union[str, bytes]) -> bytes:
+    """``message`` as the frame :meth:`Protocol.send_encoded` takes: one final, unmasked TEXT
+    (str) or BINARY (bytes-like) frame, encoded once and queued on many server connections."""
+    opcode = Opcode.TEXT if isinstance(message, str) else Opcode.BINARY
+    return _impl.active().encode_frame(opcode, message)  # type: ignore[no-any-return]
 
 
 def _truncate_utf8(text: str, limit: int) -> str:
@@ -684,7 +685,7 @@ class Protocol:
 
     def send_binary(self, data: Any, *, fin: bool = True) -> None:
         """Queue a binary message (or its first fragment); any bytes-like object, str is a TypeError."""
-        payload = _as_bytes(data, "send_binary()")
+        payload = as_bytes(data, "send_binary() data")
         if self._state is not _OPEN or self._fragmenting:
             self._check_data()
         if fin:
@@ -701,7 +702,7 @@ class Protocol:
                 raise TypeError(f"a text message continues with str, not {type(data).__name__}")
             payload = data.encode("utf-8")
         else:
-            payload = _as_bytes(data, "send_continuation()")
+            payload = as_bytes(data, "send_continuation() data")
         self._check_open()
         self._fragment(Opcode.CONTINUATION, payload, fin)
 
@@ -726,7 +727,7 @@ class Protocol:
         """Queue one pre-encoded data frame, the same bytes object for many connections (broadcast).
 
         ``frame`` must be a complete, final, unmasked TEXT or BINARY frame (as
-        ``encode_frame(opcode, payload)`` makes); only a server sends unmasked
+        :func:`encode_shared` makes); only a server sends unmasked
         frames. Raises ConnectionClosed/InvalidState like the other ``send_*``.
         """
         if self.is_client:

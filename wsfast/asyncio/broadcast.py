@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Union
 
-from .. import _impl
-from ..enums import Opcode
+from .._twin_helpers import as_bytes
 from ..exceptions import WebSocketError
-from ..protocol import State
+from ..protocol import State, encode_shared
 from .connection import Connection
 
 __all__ = ["broadcast"]
@@ -38,15 +37,8 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
     Returns how many connections it was written to; the others were skipped
     (see the module docstring). TypeError for anything but str or bytes-like.
     """
-    if isinstance(message, str):
-        opcode = Opcode.TEXT
-    else:
-        try:
-            message = memoryview(message).tobytes() if type(message) is not bytes else message
-        except TypeError:
-            kind = type(message).__name__
-            raise TypeError(f"broadcast() takes str or a bytes-like object, not {kind}") from None
-        opcode = Opcode.BINARY
+    if not isinstance(message, str):
+        message = as_bytes(message, "broadcast() message", "str or a bytes-like object")
     shared = None  # encoded on first use: nothing to do for an empty audience
     sent = skipped = 0
     for conn in connections:
@@ -61,7 +53,7 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
                 protocol.send(message)
             else:
                 if shared is None:
-                    shared = _impl.active().encode_frame(opcode, message)
+                    shared = encode_shared(message)
                 protocol.send_encoded(shared)
         except WebSocketError:  # e.g. in the middle of a fragmented send: this one waits for next time
             skipped += 1

@@ -1,0 +1,169 @@
+"""Helpers the compiled and the pure-Python twins share (masking and frame parsing).
+
+What is rare, small or only about arguments is written once, here, and called
+by both twins, so the two cannot disagree on it: the parser's option checks,
+undoing extensions on a frame's payload, the checks of an event constructor's
+arguments, the bytes-like argument rule, the mask key check. The pure twins
+also share their XOR (``xor_with_key``). Close payloads are parsed by
+:func:`wsfast.close.parse_close_payload`, for the parsers and for everyone else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple, Union
+
+from .close import NO_WIRE_CODES, close_payload
+from .enums import CloseCode
+from .extensions import RSV_ALL
+
+__all__ = [
+    "MAX_CONTROL_PAYLOAD",
+    "as_bytes",
+    "check_mask",
+    "check_options",
+    "close_fields",
+    "decode_extensions",
+    "event_bytes",
+    "event_text",
+    "short_repr",
+    "xor_with_key",
+]
+
+MAX_CONTROL_PAYLOAD = 125
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def as_bytes(data: object, name: str, expected: str = "a bytes-like object") -> bytes:
+    """``data`` (any bytes-like object) as bytes: bytes as is, others copied.
+
+    TypeError "``name`` must be ``expected``, not <type>" for anything else
+    (str included: it has no buffer).
+    """
+    if type(data) is bytes:
+        return data
+    try:
+        return bytes(memoryview(data))  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be {expected}, not {type(data).__name__}") from None
+
+
+def check_mask(mask: object) -> bytes:
+    """The 4-byte key as bytes; TypeError for non-buffers, ValueError for a wrong length."""
+    key = as_bytes(mask, "mask")
+    if len(key) != 4:
+        raise ValueError(f"mask must be exactly 4 bytes, got {len(key)}")
+    return key
+
+
+# ---------------------------------------------------------------- masking (the pure twins)
+
+# _XOR_TABLES[k] maps every byte b to b ^ k (a bytes.translate table)
+_IDENTITY = int.from_bytes(bytes(range(256)), "little")
+_XOR_TABLES = tuple(
+    (_IDENTITY ^ int.from_bytes(bytes((k,)) * 256, "little")).to_bytes(256, "little") for k in range(256)
+)
+_TRANSLATE_FROM = 512  # below this many bytes the big-int XOR is faster
+
+
+def xor_with_key(data: bytes, key: bytes) -> Union[bytes, bytearray]:
+    """``data`` XORed with the 4-byte ``key`` repeated from its first byte (key already rotated to the phase).
+
+    Even in pure Python the per-byte work stays in C: short payloads are XORed
+    as one big integer (payload and repeated key become ints, one XOR, back to
+    bytes); long ones as four byte lanes (every 4th byte), each mapped through
+    a 256-byte ``bytes.translate`` table for its key byte, about twice as fast
+    per byte.
+    """
+    n = len(data)
+    if n < _TRANSLATE_FROM:
+        stream = key * ((n >> 2) + 1)
+        return (int.from_bytes(data, "little") ^ int.from_bytes(stream[:n], "little")).to_bytes(n, "little")
+    buf = bytearray(data)
+    buf[0::4] = buf[0::4].translate(_XOR_TABLES[key[0]])
+    buf[1::4] = buf[1::4].translate(_XOR_TABLES[key[1]])
+    buf[2::4] = buf[2::4].translate(_XOR_TABLES[key[2]])
+    buf[3::4] = buf[3::4].translate(_XOR_TABLES[key[3]])
+    return buf
+
+
+# ---------------------------------------------------------------- the frame parser
+
+
+def check_options(max_message_size: Optional[int], extensions: Sequence[Any]
+                  ) -> Tuple[int, Tuple[Any, ...], int]:
+    """Validate FrameParser options -> (limit, extensions, owned RSV bits).
+
+    ``limit`` is ``max_message_size``, or 2**64 for None (no limit). What an
+    extension must provide: :class:`wsfast.extensions.Extension`.
+    """
+    if max_message_size is None:
+        limit = 1 << 64
+    else:
+        if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+            raise TypeError(f"max_message_size must be an int or None, not {type(max_message_size).__name__}")
+        if max_message_size < 0:
+            raise ValueError("max_message_size must be >= 0 (or None for no limit)")
+        # 2**64 - 1 and up: no limit (the compiled parser keeps sizes in 64 bits)
+        limit = max_message_size if max_message_size < (1 << 64) - 1 else 1 << 64
+    exts = tuple(extensions)
+    owned = 0
+    for ext in exts:
+        bits = getattr(ext, "rsv_bits", None)
+        if isinstance(bits, bool) or not isinstance(bits, int) or not bits or bits & ~RSV_ALL:
+            raise ValueError(f"extension {ext!r} must declare rsv_bits, a non-empty subset of 0x70")
+        if bits & owned:
+            raise ValueError(f"extension {ext!r} claims RSV bits another extension owns")
+        if not callable(getattr(ext, "decode", None)):
+            raise TypeError(f"extension {ext!r} has no decode() method")
+        owned |= bits
+    return limit, exts, owned
+
+
+def decode_extensions(extensions: Tuple[Any, ...], payload: bytes, rsv: int, fin: bool,
+                      room: Optional[int]) -> bytes:
+    """Undo the extensions that own bits of ``rsv`` on one frame's payload
+    (see :class:`wsfast.extensions.Extension`)."""
+    for ext in reversed(extensions):
+        if ext.rsv_bits & rsv:
+            payload = ext.decode(payload, rsv=rsv, fin=fin, max_size=room)
+            if type(payload) is not bytes:  # exact bytes: the compiled parser accepts no subclass
+                payload = bytes(payload)
+    return payload
+
+
+# ---------------------------------------------------------------- events
+
+
+def event_bytes(data: object, what: str) -> bytes:
+    """An event constructor's bytes argument: bytes as is, other bytes-like objects copied."""
+    return as_bytes(data, f"{what} data", "bytes")
+
+
+def event_text(data: object, what: str) -> str:
+    """An event constructor's str argument: str as is, a str subclass as a plain str."""
+    if type(data) is str:
+        return data
+    if isinstance(data, str):
+        return str.__str__(data)
+    raise TypeError(f"{what} data must be str, not {type(data).__name__}")
+
+
+def close_fields(code: int, reason: str, data: Optional[bytes]) -> Tuple[CloseCode, str, bytes]:
+    """Close(code, reason, data) arguments checked; data=None builds the payload (none for 1005/1006/1015)."""
+    close_code = CloseCode(code)
+    if not isinstance(reason, str):
+        raise TypeError(f"Close reason must be str, not {type(reason).__name__}")
+    if data is None:
+        if close_code in NO_WIRE_CODES:
+            return close_code, reason, b""
+        return close_code, reason, close_payload(close_code, reason.encode("utf-8"))
+    return close_code, reason, event_bytes(data, "Close")
+
+
+def short_repr(data: Any, limit: int = 48) -> str:
+    """repr() of event data, cut after `limit` items so a 1 MiB message prints on one line."""
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[:limit]!r}...<{len(data)} {'chars' if isinstance(data, str) else 'bytes'}>"
