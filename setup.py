@@ -5,6 +5,7 @@ all give a working pure-Python install (and say so); WSFAST_SANITIZE=1 builds
 the extensions with AddressSanitizer + UBSan for fuzzing.
 """
 
+import importlib.util
 import os
 import sys
 
@@ -15,8 +16,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = "src"
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+def _load_env_flag():
+    """wsfast/_env.py's env_flag, loaded by path: the build and the runtime read flags one way."""
+    spec = importlib.util.spec_from_file_location("_wsfast_env", os.path.join(HERE, "wsfast", "_env.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.env_flag
+
+
+_flag = _load_env_flag()
 
 
 def _c_sources(*stems: str) -> list:

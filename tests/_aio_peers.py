@@ -23,7 +23,7 @@ from typing import AsyncIterator, List, Optional
 
 import pytest
 
-from wsfast import _impl
+from wsfast._env import env_flag
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "peers" / "node"
@@ -34,7 +34,7 @@ def require(condition: bool, why: str) -> None:
     """Skip when a peer is missing, or fail where the peers must be there (WSFAST_REQUIRE_PEERS)."""
     if condition:
         return
-    if _impl.env_flag("WSFAST_REQUIRE_PEERS"):
+    if env_flag("WSFAST_REQUIRE_PEERS"):
         pytest.fail(f"peer missing although WSFAST_REQUIRE_PEERS is set: {why}")
     pytest.skip(why)
 

@@ -31,6 +31,8 @@ from typing import Iterator, List, Optional, Sequence
 
 import pytest
 
+from wsfast._env import env_flag
+
 __all__ = ["DeadPeerLab", "dead_peer_lab", "netns_unavailable"]
 
 
@@ -194,8 +196,8 @@ class DeadPeerLab:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("WSFAST_REQUIRE_NETNS") == "1":
-        pytest.fail(f"WSFAST_REQUIRE_NETNS=1 but no network namespace: {reason}")
+    if env_flag("WSFAST_REQUIRE_NETNS"):
+        pytest.fail(f"WSFAST_REQUIRE_NETNS is set but there is no network namespace: {reason}")
     pytest.skip(f"dead-peer tests need a network namespace: {reason}")
 
 

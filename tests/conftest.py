@@ -12,19 +12,20 @@ import os
 import pytest
 
 from wsfast import _impl
+from wsfast._env import env_flag
 
 IMPLEMENTATIONS = ["c", "python"]
 
 
 def _ci() -> bool:
-    return _impl.env_flag("CI")
+    return env_flag("CI")
 
 
 def load_impl(kind: str):
     try:
         return _impl.load(kind)
     except ImportError as exc:
-        if kind == "c" and (_ci() or _impl.env_flag("WSFAST_REQUIRE_EXTENSIONS")):
+        if kind == "c" and (_ci() or env_flag("WSFAST_REQUIRE_EXTENSIONS")):
             pytest.fail(f"the compiled implementation did not load under CI: {exc}")
         pytest.skip(f"{kind} implementation unavailable: {exc}")
 

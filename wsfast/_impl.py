@@ -11,11 +11,12 @@ WSFAST_NO_EXTENSIONS and WSFAST_REQUIRE_EXTENSIONS.
 from __future__ import annotations
 
 import importlib
-import os
 import types
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
-__all__ = ["PARTS", "load", "active", "compiled_error", "env_flag"]
+from ._env import env_flag
+
+__all__ = ["PARTS", "load", "active"]
 
 # part name -> names each pair of modules must both export
 PARTS: Dict[str, Tuple[str, ...]] = {
@@ -26,11 +27,6 @@ PARTS: Dict[str, Tuple[str, ...]] = {
 }
 
 _cache: Dict[str, types.SimpleNamespace] = {}
-_compiled_error: Optional[BaseException] = None
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def load(kind: str) -> types.SimpleNamespace:
@@ -50,13 +46,9 @@ def load(kind: str) -> types.SimpleNamespace:
     return impl
 
 
-def compiled_error() -> Optional[BaseException]:
-    """Why the compiled implementation did not load (None if it did or was not tried)."""
-    return _compiled_error
-
-
 def active() -> types.SimpleNamespace:
-    global _compiled_error
+    """The implementation the package exports: compiled unless WSFAST_NO_EXTENSIONS is set or
+    it did not load (then ImportError under WSFAST_REQUIRE_EXTENSIONS, else the pure twins)."""
     if env_flag("WSFAST_NO_EXTENSIONS"):
         if env_flag("WSFAST_REQUIRE_EXTENSIONS"):
             raise ImportError("wsfast: WSFAST_NO_EXTENSIONS and WSFAST_REQUIRE_EXTENSIONS are both set")
@@ -64,7 +56,6 @@ def active() -> types.SimpleNamespace:
     try:
         return load("c")
     except ImportError as exc:
-        _compiled_error = exc
         if env_flag("WSFAST_REQUIRE_EXTENSIONS"):
             raise ImportError(
                 f"wsfast: the compiled extensions are required (WSFAST_REQUIRE_EXTENSIONS) "
