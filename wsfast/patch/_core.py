@@ -96,8 +96,9 @@ def _refuse(message: str) -> None:
 def _compiled() -> Optional[Any]:
     """The compiled hot path, or None (the reason is in the warning the caller gives)."""
     from .. import _impl
+    from .._env import env_flag
 
-    if _impl.env_flag("WSFAST_NO_EXTENSIONS"):
+    if env_flag("WSFAST_NO_EXTENSIONS"):
         return None
     try:
         return _impl.load("c")
