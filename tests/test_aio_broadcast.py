@@ -100,3 +100,40 @@ def test_client_connections_each_mask_their_own_frame(kind):
                 await client.close()
 
     run(main())
+
+
+def test_output_queued_ahead_keeps_its_order_and_fragments_are_not_interrupted(kind):
+    """A connection whose protocol holds queued frames gets the broadcast behind them (not written
+    past them); one in the middle of a fragmented message is skipped until it finishes."""
+    async def main():
+        conns = []
+        joined = asyncio.Event()
+
+        async def handler(ws):
+            conns.append(ws)
+            if len(conns) == 3:
+                joined.set()
+            await ws.wait_closed()
+
+        async with wsfast_server(handler, impl=kind) as (server, url):
+            clients = [await connect(url, implementation=impl_or_skip(kind)) for _ in range(3)]
+            await asyncio.wait_for(joined.wait(), 10)
+            by_port = {ws.remote_address[1]: ws for ws in conns}
+            plain, queued, fragmenting = (by_port[c.local_address[1]] for c in clients)
+            assert plain.protocol.writes_encoded_now()
+            queued.protocol.send_text("queued first")  # not flushed yet
+            fragmenting.protocol.send_text("frag", fin=False)
+            assert not queued.protocol.writes_encoded_now()
+            assert not fragmenting.protocol.writes_encoded_now()
+            assert broadcast(conns, "news") == 2
+            fragmenting.protocol.send_continuation("ment", fin=True)
+            fragmenting._flush()
+            assert broadcast(conns, "more news") == 3
+            received = [[await asyncio.wait_for(c.recv(), 10) for _ in range(n)]
+                        for c, n in zip(clients, (2, 3, 2))]
+            assert received == [["news", "more news"], ["queued first", "news", "more news"],
+                                ["fragment", "more news"]]
+            for client in clients:
+                await client.close()
+
+    run(main())

@@ -740,6 +740,14 @@ class Protocol:
                 raise self.close_exc
         self._out.append(frame)
 
+    def writes_encoded_now(self) -> bool:
+        """True when a pre-encoded frame given to :meth:`send_encoded` now would be the next bytes
+        out: a server connection, open, not in the middle of a fragmented message, no failure
+        held, nothing queued. The I/O layer may then write that shared frame to the transport
+        itself instead of queueing it (``broadcast()`` does, for thousands of connections)."""
+        return (self._state is _OPEN and not self._out and not self._fragmenting
+                and self._held_close is None and not self.is_client)
+
     def _check_data(self) -> None:
         self._check_open()
         if self._fragmenting:

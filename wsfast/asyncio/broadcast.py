@@ -5,10 +5,20 @@ client must not stall the others, so a connection that cannot take the
 message now is skipped rather than waited for. Skipped: connections that are
 not open (closing, closed, still in the handshake, failing), connections in
 the middle of sending a fragmented message, and connections whose transport
-write buffer is over their ``write_limit`` high-water mark — a client that does
-not read loses broadcast messages instead of growing our memory. Everything
-else gets the same frame (the same bytes object: servers send unmasked
-frames), written at once.
+write buffer went over their ``write_limit`` high-water mark (until it drains
+below the low-water mark) — a client that does not read loses broadcast
+messages instead of growing our memory. Everything else gets the same frame
+(the same bytes object: servers send unmasked frames), written at once.
+
+Why it is shaped as two passes: with thousands of connections, what a
+broadcast costs beyond one ``send`` system call per connection is mostly
+memory traffic — every connection's objects are cold again after the
+kernel's work for the previous one. So the first pass only asks each
+connection's protocol whether the shared frame can go out as it is
+(:meth:`~wsfast.protocol.Protocol.writes_encoded_now`: open, nothing queued
+ahead of it) and collects the transports; the second pass is the floor,
+one ``transport.write(frame)`` each. Connections with output queued ahead
+keep their order through the protocol's queue.
 
 A client connection masks every frame with a fresh key, so it cannot share a
 frame: broadcasting to client connections sends each its own.
@@ -17,7 +27,7 @@ frame: broadcasting to client connections sends each its own.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Union
+from typing import Any, Iterable, List, Optional, Union
 
 from .._twin_helpers import as_bytes
 from ..exceptions import WebSocketError
@@ -39,13 +49,27 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
     """
     if not isinstance(message, str):
         message = as_bytes(message, "broadcast() message", "str or a bytes-like object")
-    shared = None  # encoded on first use: nothing to do for an empty audience
-    sent = skipped = 0
+    direct: List[Any] = []  # transports the shared frame goes to as it is
+    others: List[Connection] = []  # everyone else: queued output, clients, or skipped
     for conn in connections:
+        if conn.protocol.writes_encoded_now() and not conn._writing_paused:
+            direct.append(conn.transport)
+        else:
+            others.append(conn)
+    shared: Optional[bytes] = None  # encoded on first use: nothing to do for an empty audience
+    sent = 0
+    if direct:
+        shared = encode_shared(message)
+        for transport in direct:
+            if not transport.is_closing():  # a failed write: connection_lost is on its way
+                transport.write(shared)
+                sent += 1
+    skipped = len(direct) - sent
+    for conn in others:
         protocol = conn.protocol
         transport = conn.transport
         if (protocol.state is not _OPEN or protocol.failure_held or transport is None
-                or transport.is_closing() or transport.get_write_buffer_size() > conn._write_high):
+                or transport.is_closing() or conn._writing_paused):
             skipped += 1
             continue
         try:
@@ -54,7 +78,7 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
             else:
                 if shared is None:
                     shared = encode_shared(message)
-                protocol.send_encoded(shared)
+                protocol.send_encoded(shared)  # behind what is queued: the order is kept
         except WebSocketError:  # e.g. in the middle of a fragmented send: this one waits for next time
             skipped += 1
             continue

@@ -13,6 +13,7 @@ the command line by ``<name>``. It defines::
 
     TITLE = "Masking (apply_mask / apply_mask_inplace)"
     ORDER = 10                       # optional: sections run by ORDER, then name
+    CLOCK = "cpu"                    # optional: time with the process's CPU time, see Timing
     RATIOS = [("c", "aiohttp"), ...] # optional: ratio columns, see below
                                      # (a third item, if given, is the column header)
 
@@ -52,12 +53,16 @@ of the machine falls on every column alike); the best (minimum) time per call
 is shown, the median is kept in the JSON. Times
 are measured with ``time.perf_counter_ns`` and include the bare ``for`` loop
 over ``itertools.repeat`` (a few ns, printed in the header), the same for
-every column.
+every column. A section with ``CLOCK = "cpu"`` is timed with
+``time.process_time_ns`` instead (this process's user + system time): for
+calls that are mostly system calls, on a machine shared with other work,
+CPU time stays put where wall-clock time follows the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import importlib
 import itertools
@@ -94,6 +99,7 @@ class Settings:
     min_time_ns: int
     repeats: int
     quick: bool
+    clock: Callable[[], int] = time.perf_counter_ns
 
     @classmethod
     def for_mode(cls, quick: bool) -> Settings:
@@ -135,12 +141,12 @@ def implementations() -> Dict[str, types.SimpleNamespace]:
 
 # ---------------------------------------------------------------- timing
 
-_loop_cache: Dict[int, Callable[..., int]] = {}
+_loop_cache: Dict[Tuple[int, Callable[[], int]], Callable[..., int]] = {}
 
 
-def _loop(arity: int) -> Callable[..., int]:
+def _loop(arity: int, clock: Callable[[], int] = time.perf_counter_ns) -> Callable[..., int]:
     """A function ``(it, func, *args) -> ns`` that calls func(*args) once per item of ``it``."""
-    fn = _loop_cache.get(arity)
+    fn = _loop_cache.get((arity, clock))
     if fn is None:
         names = [f"_a{i}" for i in range(arity)]
         params = ", ".join(["_it", "_f"] + names)
@@ -151,9 +157,9 @@ def _loop(arity: int) -> Callable[..., int]:
             f"        _f({', '.join(names)})\n"
             f"    return _timer() - _t0\n"
         )
-        namespace: Dict[str, Any] = {"_timer": time.perf_counter_ns}
+        namespace: Dict[str, Any] = {"_timer": clock}
         exec(compile(src, f"<wsfast.bench loop/{arity}>", "exec"), namespace)
-        fn = _loop_cache[arity] = namespace["_inner"]
+        fn = _loop_cache[arity, clock] = namespace["_inner"]
     return fn
 
 
@@ -183,7 +189,7 @@ class _Timer:
 
     def __init__(self, timed: Timed, settings: Settings) -> None:
         self.func, self.args = _split(timed)
-        self.inner = _loop(len(self.args))
+        self.inner = _loop(len(self.args), settings.clock)
         self.settings = settings
         self.samples: List[float] = []
         self.loops = 1
@@ -292,7 +298,11 @@ def run_section(name: str, module: types.ModuleType, settings: Settings,
     title = getattr(module, "TITLE", name)
     ratios = [(r[0], r[1], r[2] if len(r) > 2 else f"{r[0]} vs {r[1]}")
               for r in getattr(module, "RATIOS", [])]
-    print(f"\n== {title} ==", file=out, flush=True)
+    clock = getattr(module, "CLOCK", "wall")
+    section_settings = settings
+    if clock == "cpu":
+        section_settings = dataclasses.replace(settings, clock=time.process_time_ns)
+    print(f"\n== {title} ==" + (" (CPU time: user + system)" if clock == "cpu" else ""), file=out, flush=True)
     rows: List[Dict[str, Any]] = []
     columns: List[str] = []
     errors: List[str] = []
@@ -302,7 +312,7 @@ def run_section(name: str, module: types.ModuleType, settings: Settings,
         for label in case.funcs:
             if label not in columns:
                 columns.append(label)
-        row["results"] = measure_case(case.funcs, settings)
+        row["results"] = measure_case(case.funcs, section_settings)
         for label, res in row["results"].items():
             if "error" in res:
                 errors.append(f"{case.name} / {label}: {res['error']}")
@@ -322,7 +332,7 @@ def run_section(name: str, module: types.ModuleType, settings: Settings,
         print(f"  skipped {label}: {why}", file=out)
     for err in errors:
         print(f"  ERROR {err}", file=out)
-    return {"section": name, "title": title, "columns": columns,
+    return {"section": name, "title": title, "clock": clock, "columns": columns,
             "ratios": [{"a": a, "b": b, "header": header} for a, b, header in ratios], "rows": rows,
             "skipped": dict(_missing), "errors": errors}
 
