@@ -24,6 +24,7 @@ import tempfile
 from typing import Any, Dict, List, Tuple
 
 Cell = Tuple[str, str, str]  # section, row, column
+_UNITS: Dict[Tuple[str, str], str] = {}  # (section, row) -> "ns" (times) or "B" (bytes)
 
 
 def one_run(python: str, sections: List[str], quick: bool) -> Dict[str, Any]:
@@ -39,16 +40,20 @@ def cells(run: Dict[str, Any]) -> Dict[Cell, float]:
     found = {}
     for section in run["sections"]:
         for row in section["rows"]:
+            _UNITS[(section["section"], row["name"])] = row.get("unit", "ns")
             for column, result in row["results"].items():
-                if result and "best_ns" in result:
-                    found[(section["section"], row["name"], column)] = result["best_ns"]
+                value = result.get("value", result.get("best_ns")) if result else None
+                if value is not None:  # a probe's median (CPU per message, bytes...), else a best time
+                    found[(section["section"], row["name"], column)] = value
     return found
 
 
-def _fmt(ns: float) -> str:
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+def _fmt(ns: float, unit: str = "ns") -> str:
+    if unit == "B":
+        return f"{ns / 1024:.1f} KiB"
+    for name, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
         if ns >= scale:
-            return f"{ns / scale:.2f} {unit}"
+            return f"{ns / scale:.2f} {name}"
     return f"{ns:.1f} ns"
 
 
@@ -61,6 +66,7 @@ def report(before: List[Dict[Cell, float]], after: List[Dict[Cell, float]], thre
             section = key[0]
             print(f"\n== {section} (median of {len(before)} interleaved runs) ==")
             print(f"{'row':34} {'column':16} {'before':>11} {'after':>11} {'after/before':>13}")
+        unit = _UNITS.get(key[:2], "ns")
         b = statistics.median(run[key] for run in before)
         a = statistics.median(run[key] for run in after)
         ratio = a / b
@@ -68,7 +74,8 @@ def report(before: List[Dict[Cell, float]], after: List[Dict[Cell, float]], thre
         if ratio > 1 + threshold:
             mark = "  SLOWER"
             slower += 1
-        print(f"{key[1][:34]:34} {key[2][:16]:16} {_fmt(b):>11} {_fmt(a):>11} {ratio:12.2f}x{mark}")
+        print(f"{key[1][:34]:34} {key[2][:16]:16} {_fmt(b, unit):>11} {_fmt(a, unit):>11} "
+              f"{ratio:12.2f}x{mark}")
     print(f"\n{slower} of {len(keys)} cells more than {threshold:.0%} slower")
     return slower
 

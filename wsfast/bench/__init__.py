@@ -39,6 +39,19 @@ A ratio column ``(a, b)`` or ``(a, b, header)`` shows ``time(b) / time(a)``:
 how many times faster column ``a`` is than column ``b`` (``2.00x`` = twice as
 fast); its header defaults to ``"a vs b"``.
 
+Probes: a case with ``probe=True`` is measured by its columns themselves
+(a server's CPU time read from the server, memory per connection...): each
+``funcs`` entry is called once per repeat, round-robin over the columns, and
+returns a dict of metric -> value. ``metrics`` lists ``(key, label, unit)``;
+each metric becomes its own table row (``"<name>, <label>"``), showing the
+median of the repeats (``unit`` "ns" for times, "B" for bytes). ``repeats``
+overrides the number of samples (for costly probes).
+
+Plots: ``msg_size`` (the message size, the x axis of ``--plot``; default
+``size``) and ``series`` (e.g. the kind of text) say where a row belongs in
+the picture. A section may define ``notes() -> List[str]``: lines printed
+under its table (and kept in the JSON), e.g. where the memory goes.
+
 Helpers for sections: :func:`implementations` gives the compiled and pure-Python
 hot paths that are available, and :func:`peer` imports a peer's function or
 returns None (noting why, printed under the section's table) so that missing
@@ -77,8 +90,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
 
-__all__ = ["Case", "Settings", "implementations", "peer", "discover", "measure", "measure_case", "run",
-           "main"]
+__all__ = ["Case", "Settings", "implementations", "peer", "discover", "measure", "measure_case",
+           "measure_probe", "shown", "run", "main"]
 
 Timed = Any  # a zero-argument callable, or a tuple (func, *args)
 Pair = Tuple[str, str]
@@ -92,6 +105,11 @@ class Case:
     size: int
     funcs: Dict[str, Optional[Timed]]
     targets: Dict[Pair, float] = field(default_factory=dict)
+    msg_size: Optional[int] = None
+    series: Optional[str] = None
+    probe: bool = False
+    metrics: Sequence[Tuple[str, str, str]] = ()
+    repeats: Optional[int] = None
 
 
 @dataclass
@@ -251,6 +269,34 @@ def measure_case(funcs: Dict[str, Optional[Timed]], settings: Settings) -> Dict[
     return {label: results[label] for label in funcs if label in results}
 
 
+def measure_probe(case: Case, settings: Settings) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """Run a probe case: metric key -> column -> result (the median is the shown value)."""
+    samples: Dict[str, List[Dict[str, float]]] = {label: [] for label, f in case.funcs.items() if f}
+    errors: Dict[str, str] = {}
+    for _ in range(case.repeats or settings.repeats):
+        for label in list(samples):
+            func, args = _split(case.funcs[label])
+            try:
+                samples[label].append(func(*args))
+            except Exception as exc:
+                errors[label] = f"{type(exc).__name__}: {exc}"
+                del samples[label]
+    found: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for key, _, unit in case.metrics:
+        per_column: Dict[str, Dict[str, Any]] = {}
+        for label in case.funcs:
+            if label in errors:
+                per_column[label] = {"error": errors[label]}
+            elif samples.get(label):
+                values = [float(sample[key]) for sample in samples[label]]
+                result: Dict[str, Any] = {"value": statistics.median(values), "samples": values}
+                if unit == "ns":
+                    result.update(best_ns=min(values), median_ns=statistics.median(values))
+                per_column[label] = result
+        found[key] = per_column
+    return found
+
+
 def measure(timed: Timed, settings: Settings) -> Dict[str, Any]:
     """Time one callable: calibrate the loop count, then repeat; ns per call."""
     result = measure_case({"x": timed}, settings)["x"]
@@ -274,6 +320,22 @@ def discover() -> Dict[str, types.ModuleType]:
     return {name: module for _, name, module in sorted(found, key=lambda t: (t[0], t[1]))}
 
 
+def _fmt_bytes(n: float) -> str:
+    if abs(n) < 1024:
+        return f"{n:.0f} B"
+    if abs(n) < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.2f} MiB"
+
+
+def shown(result: Dict[str, Any]) -> Optional[float]:
+    """The number a table cell shows: a probe's median, else the best time (None: not measured)."""
+    if not result or "error" in result:
+        return None
+    value = result.get("value", result.get("best_ns"))
+    return None if value is None else float(value)
+
+
 def _fmt_time(ns: float) -> str:
     if ns < 1_000:
         return f"{ns:.1f} ns"
@@ -285,10 +347,10 @@ def _fmt_time(ns: float) -> str:
 
 
 def _ratio(row: Dict[str, Any], pair: Pair) -> Optional[float]:
-    a, b = row["results"].get(pair[0]), row["results"].get(pair[1])
-    if not a or not b or "best_ns" not in a or "best_ns" not in b:
+    a, b = shown(row["results"].get(pair[0], {})), shown(row["results"].get(pair[1], {}))
+    if a is None or b is None or a <= 0:
         return None
-    return float(b["best_ns"]) / float(a["best_ns"])
+    return b / a
 
 
 def run_section(name: str, module: types.ModuleType, settings: Settings,
@@ -307,34 +369,47 @@ def run_section(name: str, module: types.ModuleType, settings: Settings,
     columns: List[str] = []
     errors: List[str] = []
     for case in module.cases(settings.quick):
-        row: Dict[str, Any] = {"name": case.name, "size": case.size, "results": {}, "ratios": {},
-                               "targets": []}
         for label in case.funcs:
             if label not in columns:
                 columns.append(label)
-        row["results"] = measure_case(case.funcs, section_settings)
-        for label, res in row["results"].items():
-            if "error" in res:
-                errors.append(f"{case.name} / {label}: {res['error']}")
-        for a, b, header in ratios:
-            row["ratios"][header] = _ratio(row, (a, b))
-        for pair, target in case.targets.items():
-            value = _ratio(row, pair)
-            row["targets"].append(
-                {"a": pair[0], "b": pair[1], "target": target, "ratio": value,
-                 "met": None if value is None else value >= target}
-            )
-        rows.append(row)
+        base = {"size": case.size, "msg_size": case.msg_size if case.msg_size is not None else case.size,
+                "series": case.series}
+        if case.probe:
+            measured = measure_probe(case, section_settings)
+            new_rows = [dict(base, name=f"{case.name}, {label}", unit=unit, stat="median", metric=key,
+                             results=measured[key]) for key, label, unit in case.metrics]
+        else:
+            new_rows = [dict(base, name=case.name, unit="ns", stat="best",
+                             results=measure_case(case.funcs, section_settings))]
+        for row in new_rows:
+            row["ratios"], row["targets"] = {}, []
+            for label, res in row["results"].items():
+                if "error" in res:
+                    errors.append(f"{row['name']} / {label}: {res['error']}")
+            for a, b, header in ratios:
+                row["ratios"][header] = _ratio(row, (a, b))
+            for pair, target in case.targets.items():
+                if case.probe and row.get("metric") != case.metrics[0][0]:
+                    continue  # a probe's targets are on its first metric
+                value = _ratio(row, pair)
+                row["targets"].append(
+                    {"a": pair[0], "b": pair[1], "target": target, "ratio": value,
+                     "met": None if value is None else value >= target}
+                )
+            rows.append(row)
         _print_row_progress(out)
     _print_table(rows, columns, ratios, out)
     _print_targets(rows, out)
+    notes = list(getattr(module, "notes", lambda: [])())
+    for line in notes:
+        print(f"  {line}", file=out)
     for label, why in sorted(_missing.items()):
         print(f"  skipped {label}: {why}", file=out)
     for err in errors:
         print(f"  ERROR {err}", file=out)
     return {"section": name, "title": title, "clock": clock, "columns": columns,
             "ratios": [{"a": a, "b": b, "header": header} for a, b, header in ratios], "rows": rows,
-            "skipped": dict(_missing), "errors": errors}
+            "notes": notes, "skipped": dict(_missing), "errors": errors}
 
 
 def _print_row_progress(out: TextIO) -> None:
@@ -350,9 +425,11 @@ def _print_table(rows: List[Dict[str, Any]], columns: List[str], ratios: List[Tu
     table = []
     for row in rows:
         cells = [row["name"]]
+        fmt = _fmt_bytes if row.get("unit") == "B" else _fmt_time
         for label in columns:
             res = row["results"].get(label)
-            cells.append("-" if res is None else ("ERROR" if "error" in res else _fmt_time(res["best_ns"])))
+            value = shown(res) if res else None
+            cells.append("-" if res is None else ("ERROR" if value is None else fmt(value)))
         marks = {(t["a"], t["b"]): t["met"] for t in row["targets"]}
         for a, b, _ in ratios:
             value = _ratio(row, (a, b))
@@ -415,8 +492,9 @@ def _machine() -> Dict[str, Any]:
 
 
 def run(selected: Sequence[str] = (), quick: bool = False, json_path: Optional[str] = None,
-        out: TextIO = sys.stdout) -> int:
-    """Run the selected sections (all when empty); 0 on success, 1 on any error, 2 on a bad name."""
+        out: TextIO = sys.stdout, plot_path: Optional[str] = None) -> int:
+    """Run the selected sections (all when empty); 0 on success, 1 on any error, 2 on a bad name.
+    ``json_path`` keeps every figure; ``plot_path`` draws them (see ``_plot``)."""
     sections = discover()
     unknown = [name for name in selected if name not in sections]
     if unknown:
@@ -436,11 +514,16 @@ def run(selected: Sequence[str] = (), quick: bool = False, json_path: Optional[s
     for name in selected or list(sections):
         results.append(run_section(name, sections[name], settings, out))
     print(f"\ndone in {time.perf_counter() - start:.1f} s", file=out)
+    payload = {"machine": machine, "quick": quick, "min_time_ns": settings.min_time_ns,
+               "repeats": settings.repeats, "loop_overhead_ns": loop_ns, "sections": results}
     if json_path:
-        payload = {"machine": machine, "quick": quick, "min_time_ns": settings.min_time_ns,
-                   "repeats": settings.repeats, "loop_overhead_ns": loop_ns, "sections": results}
         with open(json_path, "w") as f:
             json.dump(payload, f, indent=1)
+    if plot_path:
+        from wsfast.bench._plot import plot
+
+        plot(payload, plot_path)
+        print(f"picture: {plot_path}", file=out)
     return 1 if any(r["errors"] for r in results) else 0
 
 
@@ -451,6 +534,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs and fewer sizes (~30 s in all)")
     parser.add_argument("--json", metavar="FILE", help="also write all results to FILE as JSON")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="draw throughput against message size, one panel per area (needs matplotlib)")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="with --plot: draw a run kept with --json instead of running the benchmarks")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -459,4 +546,13 @@ def main(args: argparse.Namespace) -> int:
         for name, module in discover().items():
             print(f"{name}: {getattr(module, 'TITLE', name)}")
         return 0
-    return run(args.sections, quick=args.quick, json_path=args.json)
+    if args.from_json:
+        if not args.plot:
+            print("--from-json needs --plot FILE.png", file=sys.stderr)
+            return 2
+        from wsfast.bench._plot import plot
+
+        with open(args.from_json) as f:
+            plot(json.load(f), args.plot)
+        return 0
+    return run(args.sections, quick=args.quick, json_path=args.json, plot_path=args.plot)

@@ -1,34 +1,73 @@
 """Echo servers for the loopback echo benchmark, one per library, each run in its own process.
 
-``python -m wsfast.bench._echo_servers KIND [PORT]`` starts KIND's echo server
-on 127.0.0.1 (PORT 0 = any), prints ``PORT <n>`` once it listens, and stops
-when its standard input closes (so a benchmark that dies leaves nothing
+``python -m wsfast.bench._echo_servers KIND [PORT [deflate]]`` starts KIND's echo
+server on 127.0.0.1 (PORT 0 = any), prints ``PORT <n>`` once it listens, and
+stops when its standard input closes (so a benchmark that dies leaves nothing
 running). Each server is what that library's documentation shows: the most
-direct echo its API offers, no compression, large messages allowed.
+direct echo its API offers, no compression (unless ``deflate`` is given: then
+permessage-deflate as the library offers it), large messages allowed.
+
+KIND ``asyncio`` is the floor: a plain ``asyncio.Protocol`` that echoes bytes,
+no WebSocket at all (the cost of the event loop and the kernel alone).
+
+Standard input is also a control channel, one command per line, each answered
+with one ``STATS {json}`` line on standard output: ``stats`` gives the
+process's CPU time (``resource.getrusage``: user and sys, in seconds) and its
+memory (``/proc/self/status`` VmRSS, ``/proc/self/smaps_rollup`` anonymous
+memory, in bytes); with ``WSFAST_BENCH_TRACEMALLOC=1`` in the environment
+(tracing starts when the process does), ``mark`` takes a tracemalloc
+snapshot and ``trace`` answers with the allocations made since the mark,
+grouped by source line, largest first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sys
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 MAX_SIZE = 64 * 1024 * 1024
 
 
-async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None]) -> None:
+async def _asyncio(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", port)
+    try:
+        ready(server.sockets[0].getsockname()[1])
+        await stop
+    finally:
+        server.close()
+
+
+async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
+    import inspect
+
     from wsfast.asyncio import serve
 
     async def echo(ws: Any) -> None:
         async for message in ws:
             await ws.send(message)
 
-    async with serve(echo, "127.0.0.1", port, max_message_size=MAX_SIZE, ping_interval=None) as server:
+    options: Dict[str, Any] = {}
+    if "compression" in inspect.signature(serve).parameters:  # permessage-deflate support
+        options["compression"] = "deflate" if deflate else None
+    elif deflate:
+        raise RuntimeError("this wsfast has no permessage-deflate")
+    async with serve(echo, "127.0.0.1", port, max_message_size=MAX_SIZE, ping_interval=None,
+                     **options) as server:
         ready(server.sockets[0].getsockname()[1])
         await stop
 
 
-async def _websockets(port: int, ready: Callable[[int], None], stop: Awaitable[None]) -> None:
+async def _websockets(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
     from websockets.asyncio.server import serve
     from websockets.exceptions import ConnectionClosed
 
@@ -39,17 +78,18 @@ async def _websockets(port: int, ready: Callable[[int], None], stop: Awaitable[N
         except ConnectionClosed:
             pass
 
-    async with serve(echo, "127.0.0.1", port, max_size=MAX_SIZE, compression=None,
+    async with serve(echo, "127.0.0.1", port, max_size=MAX_SIZE,
+                     compression="deflate" if deflate else None,
                      ping_interval=None) as server:
         ready(server.sockets[0].getsockname()[1])
         await stop
 
 
-async def _aiohttp(port: int, ready: Callable[[int], None], stop: Awaitable[None]) -> None:
+async def _aiohttp(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
     from aiohttp import WSMsgType, web
 
     async def echo(request: Any) -> Any:
-        ws = web.WebSocketResponse(max_msg_size=MAX_SIZE, compress=False, autoping=True)
+        ws = web.WebSocketResponse(max_msg_size=MAX_SIZE, compress=deflate, autoping=True)
         await ws.prepare(request)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -71,7 +111,9 @@ async def _aiohttp(port: int, ready: Callable[[int], None], stop: Awaitable[None
         await runner.cleanup()
 
 
-async def _picows(port: int, ready: Callable[[int], None], stop: Awaitable[None]) -> None:
+async def _picows(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
+    if deflate:
+        raise RuntimeError("picows has no permessage-deflate")
     from picows import WSListener, WSMsgType, ws_create_server
 
     class Echo(WSListener):
@@ -99,6 +141,7 @@ async def _picows(port: int, ready: Callable[[int], None], stop: Awaitable[None]
 
 
 SERVERS: Dict[str, Callable[..., Awaitable[None]]] = {
+    "asyncio": _asyncio,
     "wsfast": _wsfast,
     "websockets": _websockets,
     "aiohttp": _aiohttp,
@@ -106,14 +149,62 @@ SERVERS: Dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
-async def _main(kind: str, port: int) -> None:
+def _memory() -> Dict[str, int]:
+    """This process's memory in bytes: resident set, and the anonymous part of it (Linux)."""
+    found: Dict[str, int] = {}
+    for path, keys in (("/proc/self/status", {"VmRSS": "rss"}),
+                       ("/proc/self/smaps_rollup", {"Anonymous": "anonymous"})):
+        try:
+            with open(path) as f:
+                for line in f:
+                    name, _, rest = line.partition(":")
+                    if name in keys:
+                        found[keys[name]] = int(rest.split()[0]) * 1024
+        except OSError:
+            pass
+    return found
+
+
+_mark: List[Any] = []
+
+
+def _answer(command: str) -> Dict[str, Any]:
+    """One control command (see the module doc) -> the STATS payload."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    stats: Dict[str, Any] = {"user": usage.ru_utime, "sys": usage.ru_stime, **_memory()}
+    if command in ("mark", "trace"):
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        if not tracemalloc.is_tracing():
+            stats["error"] = "tracemalloc is off (set WSFAST_BENCH_TRACEMALLOC=1)"
+        elif command == "mark":
+            _mark[:] = [tracemalloc.take_snapshot()]
+        elif _mark:
+            diff = tracemalloc.take_snapshot().compare_to(_mark[0], "lineno")
+            stats["traced"] = [
+                {"where": f"{d.traceback[0].filename}:{d.traceback[0].lineno}", "bytes": d.size_diff,
+                 "count": d.count_diff}
+                for d in diff if d.size_diff
+            ]
+    return stats
+
+
+async def _main(kind: str, port: int, deflate: bool) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
     async def watch_stdin() -> None:
-        await reader.read()
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            print("STATS " + json.dumps(_answer(line.decode().strip())), flush=True)
         if not stop.done():
             stop.set_result(None)
 
@@ -123,14 +214,32 @@ async def _main(kind: str, port: int) -> None:
         print(f"PORT {bound}", flush=True)
 
     try:
-        await SERVERS[kind](port, ready, stop)
+        await SERVERS[kind](port, ready, stop, deflate)
     finally:
         watcher.cancel()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    asyncio.run(_main(args[0], int(args[1]) if len(args) > 1 else 0))
+    if os.environ.get("WSFAST_BENCH_TRACEMALLOC"):
+        import tracemalloc
+
+        tracemalloc.start()
+    _raise_open_files()
+    asyncio.run(_main(args[0], int(args[1]) if len(args) > 1 else 0, args[2:3] == ["deflate"]))
+
+
+def _raise_open_files() -> None:
+    """Allow as many sockets as the hard limit does (the memory benchmark opens thousands)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            wanted = hard if hard != resource.RLIM_INFINITY else 65536
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -45,21 +46,35 @@ def _targets(size: int) -> Dict[Tuple[str, str], float]:
 
 
 class _Server:
-    """An echo server in a child process; stops when we close its stdin."""
+    """An echo server in a child process; stops when we close its stdin.
 
-    def __init__(self, kind: str) -> None:
-        env = dict(os.environ)
+    ``deflate`` makes it offer permessage-deflate; ``env`` adds to its environment.
+    :meth:`stats` asks it for its CPU time and memory (see ``_echo_servers``).
+    """
+
+    def __init__(self, kind: str, deflate: bool = False, env: Optional[Dict[str, str]] = None) -> None:
+        environ = dict(os.environ, **(env or {}))
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        environ["PYTHONPATH"] = root + os.pathsep + environ.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wsfast.bench._echo_servers", kind, "0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            [sys.executable, "-m", "wsfast.bench._echo_servers", kind, "0",
+             *(["deflate"] if deflate else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environ,
         )
         line = self.proc.stdout.readline().decode()  # type: ignore[union-attr]
         if not line.startswith("PORT "):
             self.stop()
             raise RuntimeError(f"{kind} echo server did not start (exit code {self.proc.poll()})")
         self.port = int(line.split()[1])
+
+    def stats(self, command: str = "stats") -> Dict[str, Any]:
+        """The server's answer to one control command: CPU seconds, memory bytes, traces."""
+        self.proc.stdin.write(command.encode() + b"\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        line = self.proc.stdout.readline().decode()  # type: ignore[union-attr]
+        if not line.startswith("STATS "):
+            raise RuntimeError(f"echo server answered {line!r} (exit code {self.proc.poll()})")
+        return json.loads(line[6:])  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -181,7 +196,8 @@ def cases(quick: bool) -> Iterator[Case]:
                     continue
                 client.check(payload)
                 funcs[kind] = (client.run, payload, rounds)
-            yield Case(f"{name} x{rounds * BATCH}", size * rounds * BATCH, funcs, _targets(size))
+            yield Case(f"{name} x{rounds * BATCH}", size * rounds * BATCH, funcs, _targets(size),
+                       msg_size=size)
     finally:
         cleanup()
         atexit.unregister(cleanup)

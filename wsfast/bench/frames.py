@@ -198,4 +198,6 @@ def cases(quick: bool) -> Iterator[Case]:
         chunks = wire_chunks(name)
         size = sum(map(len, chunks))
         funcs = {label: ((run, chunks) if run is not None else None) for label, run in runs.items()}
-        yield Case(name, size, funcs, _targets(name))
+        messages = expected_messages(name)
+        yield Case(name, size, funcs, _targets(name), msg_size=len(messages[0]),
+                   series="text" if isinstance(messages[0], str) else "binary")

@@ -62,4 +62,4 @@ def cases(quick: bool) -> Iterator[Case]:
                 "py": (py.validate_utf8, data) if py and size <= PURE_MAX else None,
                 "decode": (bytes.decode, data),
             }
-            yield Case(f"{kind} {name}", len(data), funcs, _targets(kind, size))
+            yield Case(f"{kind} {name}", len(data), funcs, _targets(kind, size), series=kind)

@@ -1,0 +1,90 @@
+"""The benchmark runner's probes and picture, and the raw-socket client against a real server.
+
+Figures are never checked (speed is shown by benchmarks, not tests): these
+tests check that probe rows are built from the medians of what the probes
+return, that ``--plot`` writes a picture, and that the server benchmark's
+client speaks correct WebSocket to a real wsfast echo server in another
+process and reads its CPU time and memory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import types
+
+import pytest
+
+from wsfast import bench
+from wsfast.bench import Case
+
+
+def _section(cases, notes=()):
+    module = types.SimpleNamespace(TITLE="t", RATIOS=[("a", "b", "a/b")], cases=lambda quick: iter(cases),
+                                   notes=lambda: list(notes))
+    return module
+
+
+def test_probe_rows_are_medians_per_metric():
+    samples = {"a": iter([{"t": 30.0, "m": 4096.0}, {"t": 10.0, "m": 1024.0}, {"t": 20.0, "m": 2048.0}]),
+               "b": iter([{"t": 40.0, "m": 1.0}] * 3)}
+    case = Case("row", 64, {"a": lambda: next(samples["a"]), "b": lambda: next(samples["b"]), "c": None},
+                {("a", "b"): 1.5}, probe=True, metrics=[("t", "time", "ns"), ("m", "memory", "B")], repeats=3)
+    out = io.StringIO()
+    result = bench.run_section("x", _section([case], notes=["a note"]), bench.Settings.for_mode(True), out)
+    time_row, memory_row = result["rows"]
+    assert time_row["name"] == "row, time" and memory_row["name"] == "row, memory"
+    assert time_row["results"]["a"]["value"] == 20.0 and time_row["results"]["a"]["best_ns"] == 10.0
+    assert memory_row["results"]["a"]["value"] == 2048.0 and memory_row["unit"] == "B"
+    assert time_row["ratios"]["a/b"] == 2.0
+    assert time_row["targets"][0]["met"] is True and memory_row["targets"] == []
+    assert "c" not in time_row["results"]
+    text = out.getvalue()
+    assert "2.0 KiB" in text and "20.0 ns" in text and "a note" in text
+
+
+def test_probe_error_is_reported_not_fatal():
+    def broken():
+        raise OSError("refused")
+
+    case = Case("row", 0, {"a": broken, "b": lambda: {"t": 1.0}}, probe=True, metrics=[("t", "time", "ns")])
+    result = bench.run_section("x", _section([case]), bench.Settings.for_mode(True), io.StringIO())
+    assert result["errors"] == ["row, time / a: OSError: refused"]
+    assert result["rows"][0]["results"]["b"]["value"] == 1.0
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from wsfast.bench._plot import plot
+
+    rows = [{"name": f"{n} B", "size": n, "msg_size": n, "series": None, "unit": "ns",
+             "results": {"c": {"best_ns": n / 10.0}, "py": {"best_ns": float(n)}}} for n in (16, 1024, 65536)]
+    payload = {"machine": {"cpu": "test cpu", "cpus": 2}, "quick": True,
+               "sections": [{"section": "mask", "rows": rows}, {"section": "echo", "rows": rows}]}
+    path = tmp_path / "bench.png"
+    plot(payload, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    json_path = tmp_path / "bench.json"
+    json_path.write_text(json.dumps(payload))
+    args = types.SimpleNamespace(list=False, from_json=str(json_path), plot=str(tmp_path / "again.png"))
+    assert bench.main(args) == 0
+    assert (tmp_path / "again.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("kind", ["asyncio", "wsfast"])
+def test_raw_client_against_a_real_server(kind):
+    from wsfast.bench import memory, server
+
+    target = server._Target(kind)
+    try:
+        for pattern, size in (("saturated", 64), ("saturated", 300_000), ("in flight", 64)):
+            payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+            server._check(target, pattern, payload)  # raises unless the echo is exact
+            sample = server._probe(target, pattern, payload, 20)()
+            assert sample["cpu"] > 0 and sample["wall"] > 0 and 0 <= sample["sys"] <= sample["cpu"]
+        stats = target.server.stats()
+        assert stats["rss"] > 0 and stats["user"] > 0
+    finally:
+        target.close()
+    # 30 connections, each through the handshake and one echo (it raises if one fails)
+    assert set(memory._probe(kind, 30, False)()) == {"rss"}
