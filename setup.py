@@ -32,7 +32,8 @@ def _c_sources(*stems: str) -> list:
 
 
 MASK_C = _c_sources("wsf_cpu", "mask", "mask_scalar", "mask_sse2", "mask_avx2", "mask_avx512", "mask_neon")
-UTF8_C = _c_sources("utf8", "utf8_scalar", "utf8_sse2", "utf8_avx2", "utf8_avx512", "utf8_neon")
+UTF8_C = _c_sources("utf8", "utf8_scalar", "utf8_sse2", "utf8_avx2", "utf8_avx512", "utf8_neon",
+                    "utf8_decode_scalar", "utf8_decode_avx2")
 
 # (module, pyx, C kernels it links)
 EXTENSIONS = [

@@ -1,14 +1,17 @@
-"""Compiled UTF-8 validation: thin Cython over the kernels in src/utf8*.c."""
+"""Compiled UTF-8 validation and decoding: thin Cython over the kernels in src/utf8*.c."""
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 cimport cython
 
 from wsf_kernels cimport (
     NOGIL_THRESHOLD,
     wsf_utf8_best_name,
+    wsf_utf8_decoder,
+    wsf_utf8_decoder_kernel,
     wsf_utf8_feed,
     wsf_utf8_finish,
     wsf_utf8_fn,
@@ -18,9 +21,15 @@ from wsf_kernels cimport (
     wsf_utf8_validate,
 )
 
-__all__ = ["validate_utf8", "Utf8Validator", "KERNEL"]
+from wsf_text cimport text_decoder, utf8_to_str, utf8_to_str_with
+
+__all__ = ["validate_utf8", "decode_utf8", "Utf8Validator", "KERNEL", "DECODER"]
 
 KERNEL = wsf_utf8_best_name().decode()
+
+cdef const wsf_utf8_decoder *_decoder = text_decoder()
+# what decode_utf8 runs on: a SIMD decoder's name, or "cpython" (CPython's own decoder)
+DECODER = "cpython" if _decoder == NULL else _decoder.name.decode()
 
 
 cdef inline bint _validate(const unsigned char *buf, Py_ssize_t n) noexcept:
@@ -67,6 +76,24 @@ def validate_utf8(data):
     ok = _validate(<const unsigned char *>view.buf, view.len)
     PyBuffer_Release(&view)
     return ok
+
+
+@cython.binding(False)
+def decode_utf8(data):
+    """``bytes(data).decode()``: the str, or the codec's own UnicodeDecodeError.
+
+    Text is validated, counted and its widest code point found first, then
+    transcoded straight into a str of the right width (SIMD where the CPU has
+    it): no intermediate buffer, one pass of the codec's work.
+    """
+    cdef Py_buffer view
+    if PyBytes_CheckExact(data):
+        return utf8_to_str(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), _decoder)
+    _get_buffer(data, &view)
+    try:
+        return utf8_to_str(<const unsigned char *>view.buf, view.len, _decoder)
+    finally:
+        PyBuffer_Release(&view)
 
 
 cdef class Utf8Validator:
@@ -132,3 +159,33 @@ def _validate_with(str kernel, data):
     ok = fn(<const unsigned char *>view.buf, <size_t>view.len)
     PyBuffer_Release(&view)
     return ok
+
+
+def _decoders():
+    """Names of the decoders this CPU can run (for tests and benchmarks)."""
+    names = []
+    for i in range(8):
+        if wsf_utf8_decoder_kernel(i) != NULL:
+            names.append(wsf_utf8_decoder_kernel(i).name.decode())
+    return names
+
+
+def _decode_with(str decoder, data):
+    """decode_utf8 with one named decoder, whatever the size ("cpython": CPython's own)."""
+    cdef const wsf_utf8_decoder *dec = NULL
+    cdef Py_buffer view
+    if decoder != "cpython":
+        for i in range(8):
+            dec = wsf_utf8_decoder_kernel(i)
+            if dec != NULL and dec.name.decode() == decoder:
+                break
+            dec = NULL
+        if dec == NULL:
+            raise ValueError(f"decoder {decoder!r} is not available here")
+    _get_buffer(data, &view)
+    try:
+        if dec == NULL:
+            return PyUnicode_DecodeUTF8(<const char *>view.buf, view.len, NULL)
+        return utf8_to_str_with(<const unsigned char *>view.buf, view.len, dec)
+    finally:
+        PyBuffer_Release(&view)

@@ -1,5 +1,7 @@
 # Declarations of the C kernels in src/, shared by the Cython modules.
 
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+
 # Buffers at least this long are masked or validated with the GIL released
 # (through a buffer export, which pins a bytearray's storage while we work);
 # below it, releasing and taking back the GIL costs more than it lets run.
@@ -34,3 +36,17 @@ cdef extern from "utf8.h":
     int wsf_utf8_finish(const wsf_utf8_state *st) noexcept nogil
     wsf_utf8_fn wsf_utf8_kernel(int index, const char **name) noexcept nogil
     const char *wsf_utf8_best_name() noexcept nogil
+
+cdef extern from "utf8_decode.h":
+    ctypedef struct wsf_utf8_info:
+        size_t chars
+        unsigned char max
+    ctypedef struct wsf_utf8_decoder:
+        const char *name
+        int (*scan)(const unsigned char *s, size_t n, wsf_utf8_info *info) noexcept nogil
+        void (*to_ucs1)(const unsigned char *s, size_t n, uint8_t *out, size_t chars) noexcept nogil
+        void (*to_ucs2)(const unsigned char *s, size_t n, uint16_t *out, size_t chars) noexcept nogil
+        void (*to_ucs4)(const unsigned char *s, size_t n, uint32_t *out, size_t chars) noexcept nogil
+    int wsf_utf8_width(unsigned char max) noexcept nogil
+    const wsf_utf8_decoder *wsf_utf8_decoder_best() noexcept nogil
+    const wsf_utf8_decoder *wsf_utf8_decoder_kernel(int index) noexcept nogil

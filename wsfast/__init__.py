@@ -51,6 +51,7 @@ IMPLEMENTATION: str = _active.name
 apply_mask = _active.apply_mask
 apply_mask_inplace = _active.apply_mask_inplace
 validate_utf8 = _active.validate_utf8
+decode_utf8 = _active.decode_utf8
 Utf8Validator = _active.Utf8Validator
 FrameParser = _active.FrameParser
 encode_frame = _active.encode_frame
@@ -84,6 +85,7 @@ __all__ = [
     "apply_mask",
     "apply_mask_inplace",
     "validate_utf8",
+    "decode_utf8",
     "Utf8Validator",
     "FrameParser",
     "encode_frame",

@@ -21,7 +21,7 @@ __all__ = ["PARTS", "load", "active"]
 # part name -> names each pair of modules must both export
 PARTS: Dict[str, Tuple[str, ...]] = {
     "mask": ("apply_mask", "apply_mask_inplace"),
-    "utf8": ("validate_utf8", "Utf8Validator"),
+    "utf8": ("validate_utf8", "decode_utf8", "Utf8Validator"),
     "frames": ("FrameParser", "encode_frame", "encode_message",
                "TextMessage", "BinaryMessage", "Ping", "Pong", "Close"),
 }

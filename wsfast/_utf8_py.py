@@ -15,7 +15,7 @@ from typing import Union
 
 from ._typing import Buffer
 
-__all__ = ["validate_utf8", "Utf8Validator"]
+__all__ = ["validate_utf8", "decode_utf8", "Utf8Validator"]
 
 _IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
 _utf_8_decode = codecs.utf_8_decode
@@ -44,6 +44,13 @@ def validate_utf8(data: Buffer) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def decode_utf8(data: Buffer) -> str:
+    """``bytes(data).decode()``: the str, or the codec's own UnicodeDecodeError."""
+    if type(data) is bytes:
+        return data.decode()
+    return _utf_8_decode(_readable(data), "strict", True)[0]
 
 
 def _impossible_prefix(pending: bytes) -> bool:
