@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build wsfast's extensions with AddressSanitizer + UndefinedBehaviorSanitizer
 # (WSFAST_SANITIZE=1) into a scratch directory, then fuzz the frame parser
-# there with atheris, an ASan runtime preloaded into the (uninstrumented)
-# Python interpreter.
+# (or FUZZ_TARGET: fuzz_utf8_decode for the UTF-8 -> str decoders) there with
+# atheris, an ASan runtime preloaded into the (uninstrumented) Python interpreter.
 #
 #   fuzz/build_sanitized.sh [RUNS] [extra libFuzzer flags...]     RUNS defaults to 1000000
 #
@@ -16,7 +16,8 @@
 #
 # Environment: PYTHON (interpreter with Cython, setuptools, atheris; default
 # python3), CC (default gcc), WSFAST_SAN_DIR (scratch dir, default
-# build/sanitized), FUZZ_CORPUS (corpus dir, default $WSFAST_SAN_DIR/corpus).
+# build/sanitized), FUZZ_TARGET (fuzz_frames or fuzz_utf8_decode), FUZZ_CORPUS
+# (corpus dir, default $WSFAST_SAN_DIR/corpus-$FUZZ_TARGET).
 # Exit status is the fuzzer's: 0 when every run passed.
 set -euo pipefail
 
@@ -28,7 +29,8 @@ RUNS="${1:-1000000}"
 shift || true
 
 rm -rf "$OUT/lib" "$OUT/tmp"
-mkdir -p "$OUT/lib" "$OUT/tmp" "${FUZZ_CORPUS:=$OUT/corpus}" "$OUT/artifacts"
+TARGET="${FUZZ_TARGET:-fuzz_frames}"
+mkdir -p "$OUT/lib" "$OUT/tmp" "${FUZZ_CORPUS:=$OUT/corpus-$TARGET}" "$OUT/artifacts"
 
 RUNTIME="$("$PY" -c 'import atheris, os; print(os.path.join(atheris.path(), "asan_with_fuzzer.so"))')"
 if [ -e "$RUNTIME" ]; then
@@ -81,5 +83,5 @@ print("ok:", _frames_c.__file__)
 PYCHECK
 
 echo "== fuzzing: $RUNS runs =="
-exec "$PY" "$ROOT/fuzz/fuzz_frames.py" "$FUZZ_CORPUS" -runs="$RUNS" -print_final_stats=1 \
+exec "$PY" "$ROOT/fuzz/$TARGET.py" "$FUZZ_CORPUS" -runs="$RUNS" -print_final_stats=1 \
     -artifact_prefix="$OUT/artifacts/" "$@"

@@ -23,12 +23,14 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_Check
 from libc.string cimport memcpy
 
 cimport cython
 
-from wsf_kernels cimport NOGIL_THRESHOLD, wsf_mask, wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state
+from wsf_kernels cimport (NOGIL_THRESHOLD, wsf_mask, wsf_utf8_decoder, wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init,
+                          wsf_utf8_state)
+from wsf_text cimport text_decoder, utf8_to_str
 
 import os
 
@@ -192,9 +194,12 @@ cdef object _control_event(int op, bytes payload):
     return close
 
 
+cdef const wsf_utf8_decoder *_TEXT_DECODER = text_decoder()  # SIMD UTF-8 -> str, or NULL
+
+
 cdef str _decode_text(const unsigned char *buf, Py_ssize_t n):
     try:
-        return PyUnicode_DecodeUTF8(<const char *>buf, n, NULL)
+        return <str>utf8_to_str(buf, n, _TEXT_DECODER)
     except UnicodeDecodeError:
         raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID) from None
 

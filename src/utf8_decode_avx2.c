@@ -1,7 +1,8 @@
 /* AVX2 UTF-8 -> code points (the input is valid: the scan checked it first).
  *
- * The scan runs the best validator, then counts continuation bytes (80..BF)
- * and keeps the largest byte, 32 bytes per step.
+ * The scan skips an ASCII prefix, runs the best validator on the rest, then
+ * counts continuation bytes (80..BF) and keeps the largest byte, 32 bytes per
+ * step.
  *
  * The transcoders work on blocks of positions. For each position of a block,
  * the code point that would start there is computed from the bytes at that
@@ -77,7 +78,9 @@ int wsf_utf8_scan_avx2(const unsigned char *s, size_t n, wsf_utf8_info *info) {
     uint64_t parts[4];
     int k;
     if (n < 64) return wsf_utf8_scan_scalar(s, n, info);
-    if (!wsf_utf8_validate(s, n)) return 0;
+    /* an ASCII prefix needs no validation and no counting (ASCII text: nothing else to do) */
+    while (i + 32 <= n && !_mm256_movemask_epi8(_mm256_loadu_si256((const __m256i *)(s + i)))) i += 32;
+    if (!wsf_utf8_validate(s + i, n - i)) return 0;
     while (i + 32 <= n) {
         /* byte counters: at most 255 steps before they are summed */
         size_t end = n - i > 32 * 255 ? i + 32 * 255 : n;

@@ -28,7 +28,9 @@ cdef inline const wsf_utf8_decoder *text_decoder() noexcept:
     """The SIMD decoder this CPU runs, or NULL where only the portable one would: CPython's
     decoder (one pass) beats a portable scan-then-transcode, so it is used there instead."""
     cdef const wsf_utf8_decoder *best = wsf_utf8_decoder_best()
-    return NULL if best == wsf_utf8_decoder_kernel(0) else best
+    if best == wsf_utf8_decoder_kernel(0):
+        return NULL
+    return best
 
 
 cdef inline object utf8_to_str(const unsigned char *buf, Py_ssize_t n, const wsf_utf8_decoder *dec):

@@ -23,7 +23,8 @@ except ImportError:  # the impl fixture reports a missing extension (and fails u
     _utf8_c = None
     DECODERS = []
 
-HYPOTHESIS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+HYPOTHESIS = settings(max_examples=400, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # one character of each width class, with the edges of every UTF-8 length
 EDGES = ["a", "\x00", "\x7f", "\x80", "é", "\xff", "\u0100", "\u07ff", "\u0800", "€", "天", "\ud7ff",
@@ -35,8 +36,8 @@ SIZES = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 35, 47, 
 def _texts(seed: int):
     """Texts of every width class and mix, at every size of SIZES (in characters)."""
     rng = random.Random(seed)
-    pools = [["a"], ["é", "a"], ["\xff"], ["天"], ["天", "a"], ["€", "é", "a"], ["😀"], ["😀", "a"], ["😀", "天"],
-             EDGES]
+    pools = [["a"], ["é", "a"], ["\xff"], ["天"], ["天", "a"], ["€", "é", "a"], ["😀"], ["😀", "a"],
+             ["😀", "天"], EDGES]
     for size in SIZES:
         for pool in pools:
             yield "".join(rng.choice(pool) for _ in range(size))
@@ -140,7 +141,8 @@ def test_rejects_non_bytes(impl):
         impl.decode_utf8("text")
 
 
-@pytest.mark.parametrize("text", ["天地玄黄" * 300 + "a", "Größe café " * 200, "😀🎉" * 500 + "é", "x" * 5000])
+@pytest.mark.parametrize("text", ["天地玄黄" * 300 + "a", "Größe café " * 200, "😀🎉" * 500 + "é",
+                                  "x" * 5000])
 def test_text_message_split_at_every_point(impl, text):
     """A masked text message cut into two reads at every byte: one text event, the same str."""
     from wsfast._frames_py import encode_frame
