@@ -12,7 +12,7 @@ python -m build --sdist --outdir "$work/dist" . >"$work/build.log" 2>&1 || { cat
 sdist=$(ls "$work"/dist/wsfast-*.tar.gz)
 tar tzf "$sdist" >"$work/sdist.txt"
 echo "sdist: $(basename "$sdist") ($(wc -l <"$work/sdist.txt") files)"
-for f in src/mask_avx512.c src/utf8.h src/_mask_c.pyx wsfast/py.typed; do
+for f in src/mask_avx512.c src/utf8.h src/_mask_c.pyx src/deflate.c src/deflate.h wsfast/py.typed; do
   grep -q "/$f\$" "$work/sdist.txt" || { echo "sdist lacks $f"; exit 1; }
 done
 
@@ -30,4 +30,9 @@ check() {  # check NAME EXPECTED_IMPLEMENTATION [env...] -- pip args
 check from-sdist c PIP_DISABLE_PIP_VERSION_CHECK=1 -- "$sdist"
 check no-compiler python CC=/bin/false LDSHARED=/bin/false -- "$sdist"
 check no-extensions python WSFAST_NO_EXTENSIONS=1 -- "$sdist"
+# where zlib cannot be linked (Windows wheels) the compiled build compresses with Python's zlib module
+check no-zlib c WSFAST_NO_ZLIB=1 -- "$sdist"
+(cd "$work" && "$work/no-zlib/bin/python" -c "from wsfast import _frames_c as f; print('no-zlib:', f.ZLIB); \
+  assert f.ZLIB.startswith(\"Python's zlib\")")
+(cd "$work" && "$work/from-sdist/bin/python" -c "from wsfast import _frames_c as f; print('from-sdist:', f.ZLIB)")
 echo "packaging: ok"

@@ -3,10 +3,15 @@
 Each input picks parser options and read splits, then a stream that is either
 raw bytes or frames assembled from the input (headers masked the right way
 for the side, so the fuzzer gets past the first checks and into payloads,
-fragments, UTF-8 and close frames). Both implementations must produce the same
-events from every feed and fail the same way (close code, reason, events
-before the error); the compiled writer must match the pure one byte for byte.
-Under the sanitizer build (fuzz/build_sanitized.sh) any memory error aborts.
+fragments, UTF-8 and close frames). With permessage-deflate agreed (half the
+inputs, with and without context takeover, windows 8-15, small size limits),
+frames with RSV1 carry either the input's bytes as they are (corrupt deflate
+streams, stream ends, bombs under a limit) or the input compressed by zlib
+and cut at input-chosen points (valid streams through every inflate path).
+Both implementations must produce the same events from every feed and fail
+the same way (close code, reason, events before the error); the compiled
+writer and compressor must match the pure ones byte for byte. Under the
+sanitizer build (fuzz/build_sanitized.sh) any memory error aborts.
 
     python fuzz/fuzz_frames.py -runs=100000          # libFuzzer flags
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 
 import atheris
 
@@ -24,19 +30,20 @@ sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 with atheris.instrument_imports(include=["wsfast"]):
     from wsfast import _frames_c, _frames_py
     from wsfast.exceptions import ProtocolError
+    from wsfast.extensions.permessage_deflate import PerMessageDeflate
 
 LIMITS = [None, 0, 10, 125, 1000, 2**20]
 
 
-class Doubler:
-    rsv_bits = 0x40
-
-    def decode(self, payload, *, rsv, fin, max_size):
-        return payload * 2
+def agreement(code):
+    """A permessage-deflate agreement from 4 bits of the input: the window and takeover."""
+    return PerMessageDeflate(remote_max_window_bits=8 + (code & 7), remote_no_context_takeover=bool(code & 8),
+                             local_max_window_bits=9 + (code & 3), local_no_context_takeover=bool(code & 4),
+                             level=code % 10)
 
 
 def outcome(module, client, limit, ext, chunks):
-    parser = module.FrameParser(client=client, max_message_size=limit, extensions=[Doubler()] if ext else ())
+    parser = module.FrameParser(client=client, max_message_size=limit, extensions=[ext] if ext else ())
     result = []
     for chunk in chunks:
         try:
@@ -53,15 +60,35 @@ def outcome(module, client, limit, ext, chunks):
     return result
 
 
-def build_frames(fdp, client):
-    """Frames from the input: header fields, then a payload the input supplies."""
+def build_frames(fdp, client, ext):
+    """Frames from the input: header fields, then a payload the input supplies (with deflate
+    agreed, sometimes the input's bytes compressed, cut where the input says)."""
     out = []
+    pending = b""  # the rest of a compressed stream, for the next frames
+    deflater = None
     while fdp.remaining_bytes() > 2 and len(out) < 16:
         b0 = fdp.ConsumeIntInRange(0, 255)
         length = fdp.ConsumeIntInRange(0, 300)
         form = fdp.ConsumeIntInRange(0, 9)  # mostly minimal, sometimes 16- or 64-bit
         masked = (not client) if fdp.ConsumeIntInRange(0, 15) else client
-        payload = fdp.ConsumeBytes(length)
+        first = False
+        if ext and not pending and (b0 & 0x4F) in (0x41, 0x42) and fdp.ConsumeIntInRange(0, 1):
+            if deflater is None or ext.remote_no_context_takeover:
+                deflater = zlib.compressobj(fdp.ConsumeIntInRange(0, 9), zlib.DEFLATED,
+                                            -max(9, ext.remote_max_window_bits))
+            plain = fdp.ConsumeBytes(length) * fdp.ConsumeIntInRange(1, 64)
+            pending = deflater.compress(plain) + deflater.flush(zlib.Z_SYNC_FLUSH)
+            first = True
+        if pending:
+            # the stream's first frame keeps the drawn opcode and RSV bits, the others continue it
+            cut = fdp.ConsumeIntInRange(0, len(pending))
+            payload, pending = pending[:cut], pending[cut:]
+            fin = 0 if pending else 0x80
+            if not pending and payload.endswith(b"\x00\x00\xff\xff"):
+                payload = payload[:-4]
+            b0 = fin | ((b0 & 0x7F) if first else 0)
+        else:
+            payload = fdp.ConsumeBytes(length)
         n = len(payload)
         mb = 0x80 if masked else 0
         if form == 8 or n >= 65536:
@@ -83,10 +110,10 @@ def TestOneInput(data: bytes) -> None:
     flags = fdp.ConsumeIntInRange(0, 255)
     client = bool(flags & 1)
     limit = LIMITS[(flags >> 1) % len(LIMITS)]
-    ext = bool(flags & 0x10)
+    ext = agreement(fdp.ConsumeIntInRange(0, 15)) if flags & 0x10 else None
     cuts = sorted(fdp.ConsumeIntInRange(0, 2048) for _ in range(fdp.ConsumeIntInRange(0, 6)))
     raw = flags & 0x20
-    stream = fdp.ConsumeBytes(fdp.remaining_bytes()) if raw else build_frames(fdp, client)
+    stream = fdp.ConsumeBytes(fdp.remaining_bytes()) if raw else build_frames(fdp, client, ext)
     points = [0] + [c for c in cuts if 0 < c < len(stream)] + [len(stream)]
     chunks = [stream[a:b] for a, b in zip(points, points[1:])]
     if flags & 0x40:
@@ -99,12 +126,18 @@ def TestOneInput(data: bytes) -> None:
     key = stream[:4] if len(stream) >= 4 else None
     op = (1, 2)[flags >> 7]
     fragment = (flags & 0x0F) or None
-    if encode(_frames_c, op, stream, key, fragment) != encode(_frames_py, op, stream, key, fragment):
+    compiled = encode(_frames_c, op, stream, key, fragment, ext)
+    if compiled != encode(_frames_py, op, stream, key, fragment, ext):
         raise AssertionError("compiled and pure writers disagree")
 
 
-def encode(module, op, payload, key, fragment):
-    return module.encode_message(op, payload, mask=key, fragment_size=fragment)
+def encode(module, op, payload, key, fragment, ext):
+    if ext is None or not ext.compresses:
+        return module.encode_message(op, payload, mask=key, fragment_size=fragment)
+    compressor = module.Compressor(ext)  # twice: the second message refers back with takeover
+    return [module.encode_message(op, payload, mask=key, fragment_size=fragment, compressor=compressor),
+            module.encode_message(op, payload[::-1], mask=key, fragment_size=fragment, compressor=compressor),
+            compressor.compress(payload[:7], False), compressor.compress(payload[7:])]
 
 
 def main() -> None:

@@ -17,10 +17,17 @@ is where the bytes go:
   of events per feed. They share one base (_Event) for equality, hash, repr
   and pickling; Cython keeps no free list for a subclass, and pymalloc makes
   that cost nothing measurable.
+- permessage-deflate (RFC 7692) runs on zlib's C API (src/deflate.c): a
+  compressed payload is unmasked through a small scratch buffer and inflated
+  straight into the message's buffer, never more than the size limit + 1
+  byte. Where zlib could not be linked at build time the same steps run on
+  Python's zlib module (wsfast/_deflate_py.py), with one copy of each
+  inflated piece. ``ZLIB`` says which.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_Check
@@ -28,14 +35,20 @@ from libc.string cimport memcpy
 
 cimport cython
 
-from wsf_kernels cimport (NOGIL_THRESHOLD, wsf_mask, wsf_utf8_decoder, wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init,
-                          wsf_utf8_state)
+from wsf_kernels cimport (NOGIL_THRESHOLD, WSF_Z_END, WSF_Z_ERROR, WSF_Z_NOMEM, wsf_deflate, wsf_deflate_bound,
+                          wsf_deflater, wsf_deflater_free, wsf_deflater_give, wsf_deflater_new, wsf_deflater_take,
+                          wsf_inflate, wsf_inflate_error, wsf_inflater, wsf_inflater_free, wsf_inflater_give,
+                          wsf_inflater_new, wsf_inflater_reset, wsf_inflater_take, wsf_mask, wsf_utf8_decoder,
+                          wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state, wsf_zlib_linked,
+                          wsf_zlib_version)
 from wsf_text cimport text_decoder, utf8_to_str
 
 import os
 
-from wsfast._twin_helpers import (check_mask, check_options, close_fields, decode_extensions, event_bytes, event_text,
-                                  short_repr)
+from wsfast import _deflate_py
+from wsfast._deflate_py import corrupt_data
+from wsfast._twin_helpers import (check_mask, check_options, close_fields, event_bytes, event_text, short_repr,
+                                  too_big_inflated)
 from wsfast.close import parse_close_payload
 from wsfast.enums import CloseCode, Opcode
 from wsfast.exceptions import ProtocolError
@@ -49,12 +62,34 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
     bytes PyUnicode_AsUTF8String(object o)
 
-__all__ = ["FrameParser", "encode_frame", "encode_message", "TextMessage", "BinaryMessage", "Ping", "Pong",
-           "Close"]
+__all__ = ["FrameParser", "encode_frame", "encode_message", "Compressor", "TextMessage", "BinaryMessage", "Ping",
+           "Pong", "Close", "ZLIB"]
 
 cdef enum:
     MAX_CONTROL = 125
     PREALLOC_AHEAD = 16777216  # never reserve more than this ahead of the data received
+    SCRATCH = 65536            # compressed pieces up to this size are unmasked in a shared buffer
+    INFLATE_FIRST = 1024       # a compressed message's buffer starts at least this large
+    STEP = 16384               # output bytes per inflate() call (as wsfast._deflate_py.STEP)
+
+# the flush marker a sender removes from a compressed message, appended before inflating
+cdef const unsigned char *_TAIL = <const unsigned char *>b"\x00\x00\xff\xff"
+# Every parser of the process unmasks compressed payloads here: inflating holds the GIL, and a
+# parser's feed() is never re-entered, so one buffer serves them all (nothing per connection).
+cdef unsigned char _scratch[SCRATCH + 4]
+
+# zlib's C API when it was linked at build time; else (or after _use_python_zlib(True), for
+# tests) Python's zlib module, for parsers and compressors created from then on
+cdef bint _c_zlib = wsf_zlib_linked()
+ZLIB = (f"zlib {wsf_zlib_version().decode()} (C API, linked)" if _c_zlib
+        else "Python's zlib module (zlib was not linked at build time)")
+
+
+def _use_python_zlib(flag):
+    """Tests: make parsers and compressors created from now on use Python's zlib module
+    (what a build without zlib does) or, with False, zlib's C API again (if linked)."""
+    global _c_zlib
+    _c_zlib = (not flag) and wsf_zlib_linked()
 
 cdef unsigned long long NO_LIMIT = 0xFFFFFFFFFFFFFFFFULL
 
@@ -318,6 +353,72 @@ cdef inline void _drop(GrowBuf *b) noexcept:
     b.cap = 0
 
 
+# -- permessage-deflate: receiving ------------------------------------------------------------------
+
+@cython.final
+cdef class _Inflate:
+    """The decompressor state of one parser.
+
+    On zlib's C API (``z``): a peer that keeps its compressor's history gets a
+    decompressor of our own for the connection's life; for one that resets it
+    per message, a decompressor is taken from a pool for each compressed
+    message and given back after, so an idle connection holds none. On
+    Python's zlib module (``py``): wsfast._deflate_py.Inflater does the work.
+    """
+    cdef wsf_inflater *z
+    cdef object py
+    cdef int bits
+    cdef bint takeover
+    cdef bint ended  # the stream ended inside the current message: the rest of it is ignored
+
+    def __cinit__(self):
+        self.z = NULL
+
+    def __dealloc__(self):
+        self.release()
+
+    cdef void release(self) noexcept:
+        if self.z != NULL:
+            if self.takeover:
+                wsf_inflater_free(self.z)
+            else:
+                wsf_inflater_give(self.z)
+            self.z = NULL
+
+    cdef wsf_inflater *stream(self) except NULL:
+        """The decompressor for the current message."""
+        if self.z == NULL:
+            self.z = wsf_inflater_new(self.bits) if self.takeover else wsf_inflater_take(self.bits)
+            if self.z == NULL:
+                raise MemoryError("no memory for a decompressor")
+        return self.z
+
+    cdef int end_message(self, bytes output) except -1:
+        """The current message is complete (``output``: what it inflated to)."""
+        cdef int rc
+        if self.py is not None:
+            self.py.end_message(output)
+        elif not self.takeover:
+            self.release()
+        elif self.ended and self.z != NULL:
+            rc = wsf_inflater_reset(self.z, 1)
+            if rc == WSF_Z_NOMEM:
+                raise MemoryError("no memory to restart the decompressor")
+            if rc != 0:
+                raise corrupt_data("the decompressor could not restart")
+        self.ended = False
+        return 0
+
+
+cdef _Inflate _new_inflate(object params):
+    cdef _Inflate inf = _Inflate.__new__(_Inflate)
+    inf.bits = params.remote_max_window_bits
+    inf.takeover = not params.remote_no_context_takeover
+    if not _c_zlib:
+        inf.py = _deflate_py.Inflater(params)
+    return inf
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 cdef struct Header:
@@ -333,13 +434,15 @@ cdef class FrameParser:
 
     ``client=False`` (we are the server): every frame must be masked;
     ``client=True``: none may be. ``max_message_size`` (None = no limit) caps a
-    message's payload, summed over its fragments, checked from each header
-    before its payload is buffered, and again after extensions decode it.
-    ``extensions``: negotiated extensions owning RSV bits (see
+    message's payload, summed over its fragments: checked from each header
+    before its payload is buffered, and for a compressed message while it is
+    inflated (never more than the limit + 1 byte is produced).
+    ``extensions``: empty, or the agreed permessage-deflate parameters (see
     :class:`wsfast.extensions.Extension`). A violation raises ProtocolError with
     the close code to send and ``.events`` = what this feed completed first;
     the parser is then failed (``failed``/``error``) and every later feed
-    raises the same error again.
+    raises the same error again. Compressed messages are inflated in the
+    same pieces as the pure-Python twin does (see its docstring).
     """
 
     cdef unsigned char _mask_bit
@@ -358,29 +461,28 @@ cdef class FrameParser:
     cdef long long _f_left
     cdef unsigned char _ctrl[MAX_CONTROL]
     cdef Py_ssize_t _ctrl_len
-    cdef GrowBuf _frame      # a frame an extension decodes, kept whole
     # the data message being assembled (_m_op == 0: none)
     cdef int _m_op
-    cdef unsigned char _m_rsv
+    cdef unsigned char _m_rsv            # RSV1: compressed
+    cdef bint _m_tail                    # compressed: the flush marker went with the last piece
     cdef unsigned long long _m_size      # wire payload bytes so far
-    cdef unsigned long long _m_decoded   # after extensions decoded them
-    cdef GrowBuf _msg
+    cdef GrowBuf _msg                    # the payload (inflated, for a compressed message)
+    cdef _Inflate _inflate               # None unless permessage-deflate was agreed
     cdef bint _busy                      # inside feed(): a second feed() must not touch the buffers
-    cdef list _m_parts                   # decoded pieces (messages with RSV bits)
     cdef wsf_utf8_state _utf8
     cdef readonly unsigned long long control_frames  # control events returned so far (cheap check)
 
     def __cinit__(self):
         self._msg.obj = NULL
-        self._frame.obj = NULL
         self._f_left = -1
 
     def __init__(self, *, client=False, max_message_size=2**20, extensions=()):
         if self._busy:
             raise RuntimeError(_BUSY)
-        limit, self._extensions, owned = check_options(max_message_size, extensions)
+        limit, deflate = check_options(max_message_size, extensions)
         self._limit = NO_LIMIT if limit >= NO_LIMIT else <unsigned long long>limit
-        self._owned = owned
+        self._inflate = _new_inflate(deflate) if deflate is not None else None
+        self._owned = 0x40 if deflate is not None else 0
         self._mask_bit = 0 if client else 0x80
         self._error = None
         self.control_frames = 0
@@ -390,14 +492,10 @@ cdef class FrameParser:
         self._m_op = 0
         self._m_rsv = 0
         self._m_size = 0
-        self._m_decoded = 0
-        self._m_parts = None
         _drop(&self._msg)
-        _drop(&self._frame)
 
     def __dealloc__(self):
         _drop(&self._msg)
-        _drop(&self._frame)
 
     @property
     def client(self):
@@ -516,6 +614,11 @@ cdef class FrameParser:
                 continue
             pos += hl
             self._begin(&h)
+            if (h.b0 == 0xC1 or h.b0 == 0xC2) and h.length <= <unsigned long long>(end - pos):
+                # a whole compressed message in this chunk: one piece, flush marker included
+                self._payload(data + pos, <Py_ssize_t>h.length)
+                pos += <Py_ssize_t>h.length
+                self._end_frame(events)
 
     cdef Py_ssize_t _header(self, const unsigned char *p, Py_ssize_t avail, Header *h) except -1:
         """Header length, or 0 if incomplete; raises for a broken rule.
@@ -556,6 +659,8 @@ cdef class FrameParser:
         if b0 & 8:
             if length > self._limit:
                 raise ProtocolError(_MESSAGE_TOO_BIG, f"frame of {length} bytes exceeds the size limit")
+        elif (b0 | self._m_rsv) & 0x40:
+            pass  # compressed: the limit applies to what it inflates to, checked while inflating
         elif length > self._limit - self._m_size:
             raise ProtocolError(_MESSAGE_TOO_BIG,
                                 f"message of {self._m_size + length} bytes exceeds the size limit")
@@ -615,7 +720,7 @@ cdef class FrameParser:
         if op:  # the first frame of a message
             self._m_op = op
             self._m_rsv = h.b0 & 0x70
-            self._m_decoded = 0
+            self._m_tail = False
             if op == 1:
                 wsf_utf8_init(&self._utf8)
         self._m_size += h.length
@@ -625,11 +730,18 @@ cdef class FrameParser:
         cdef unsigned char *dst
         cdef GrowBuf *buf
         cdef Py_ssize_t frame_end
+        cdef bint tail
         if self._f_op >= 8:
             dst = self._ctrl + self._ctrl_len
             self._ctrl_len += n
+        elif self._m_rsv:
+            self._f_left -= n
+            tail = self._f_fin and self._f_left == 0  # the message's last piece
+            if tail:
+                self._m_tail = True
+            return self._inflate_piece(src, n, tail)
         else:
-            buf = &self._frame if self._m_rsv else &self._msg
+            buf = &self._msg
             # where the frame ends in the buffer (saturated: a declared 2**63-1 must not overflow)
             frame_end = PY_SSIZE_T_MAX
             if self._f_left < PY_SSIZE_T_MAX - buf.len:
@@ -642,9 +754,114 @@ cdef class FrameParser:
         else:
             memcpy(dst, src, <size_t>n)
         self._f_left -= n
-        if self._m_op == 1 and self._f_op < 8 and not self._m_rsv:
+        if self._m_op == 1 and self._f_op < 8:
             if not wsf_utf8_feed(&self._utf8, dst, <size_t>n):
                 raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
+        return 0
+
+    cdef int _inflate_piece(self, const unsigned char *src, Py_ssize_t n, bint tail) except -1:
+        """Inflate one piece of a compressed message (plus the flush marker if ``tail``) into the
+        message's buffer, at most the room left + 1 byte; then check what it added: text first,
+        then the size limit (the pure twin's order).
+
+        zlib gets the whole piece as one input and at most STEP bytes of room per call, as in
+        wsfast/_deflate_py.py, so both implementations accept and refuse the same streams. A
+        masked piece is unmasked (and the marker appended) into the shared scratch buffer, or
+        a temporary one when it is larger.
+        """
+        cdef GrowBuf *buf = &self._msg
+        cdef Py_ssize_t start = buf.len, cap, size
+        cdef const unsigned char *inp = src
+        cdef unsigned char *tmp = NULL
+        cdef unsigned char *dst
+        cdef _Inflate inf = self._inflate
+        # the most the buffer may hold: limit + 1 (saturated)
+        cap = PY_SSIZE_T_MAX
+        if self._limit < <unsigned long long>PY_SSIZE_T_MAX:
+            cap = <Py_ssize_t>self._limit + 1
+        if inf.ended:  # after the end of the deflate stream the message carries nothing more
+            if self._f_masked:
+                self._f_phase = (self._f_phase + <size_t>n) & 3
+            return 0
+        size = n + (4 if tail else 0)
+        if self._f_masked or tail:
+            if size <= SCRATCH:
+                dst = _scratch
+            else:
+                tmp = <unsigned char *>PyMem_Malloc(<size_t>size)
+                if tmp == NULL:
+                    raise MemoryError("no memory to unmask a compressed frame")
+                dst = tmp
+            if n == 0:
+                pass
+            elif self._f_masked:
+                _unmask(dst, src, n, self._f_key, self._f_phase)
+                self._f_phase = (self._f_phase + <size_t>n) & 3
+            else:
+                memcpy(dst, src, <size_t>n)
+            if tail:
+                memcpy(dst + n, _TAIL, 4)
+            inp = dst
+        try:
+            if inf.py is not None:
+                self._inflate_python(inp, size, cap)
+            else:
+                self._inflate_c(inf.stream(), inp, size, cap)
+        finally:
+            PyMem_Free(tmp)
+        if buf.len == start:
+            return 0
+        if self._m_op == 1 and not wsf_utf8_feed(
+                &self._utf8, <const unsigned char *>PyBytes_AS_STRING(<object>buf.obj) + start,
+                <size_t>(buf.len - start)):
+            raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
+        if <unsigned long long>buf.len > self._limit:
+            raise too_big_inflated(self._limit)
+        return 0
+
+    cdef int _inflate_c(self, wsf_inflater *z, const unsigned char *src, Py_ssize_t n, Py_ssize_t cap) except -1:
+        """zlib's inflate() from src into the message buffer, STEP bytes of room at a time, until
+        the input is used up, the stream ends, or the buffer holds ``cap`` bytes."""
+        cdef GrowBuf *buf = &self._msg
+        cdef const unsigned char *inp = src
+        cdef size_t in_len = <size_t>n, out_len, step
+        cdef unsigned char *out
+        cdef unsigned char *base
+        cdef Py_ssize_t guess
+        cdef int rc
+        while True:
+            step = STEP if cap - buf.len > STEP else <size_t>(cap - buf.len)
+            if buf.cap - buf.len < <Py_ssize_t>step:
+                # the first growth guesses from the compressed size; later ones double
+                guess = n * 4 if n < PREALLOC_AHEAD else PREALLOC_AHEAD
+                if guess < INFLATE_FIRST:
+                    guess = INFLATE_FIRST
+                if guess > cap - buf.len:
+                    guess = cap - buf.len
+                _reserve(buf, <Py_ssize_t>step, buf.len + guess, <unsigned long long>cap)
+            base = <unsigned char *>PyBytes_AS_STRING(<object>buf.obj)
+            out = base + buf.len
+            out_len = step
+            rc = wsf_inflate(z, &inp, &in_len, &out, &out_len)
+            buf.len = out - base
+            if rc == WSF_Z_END:
+                self._inflate.ended = True
+                return 0
+            if rc == WSF_Z_ERROR:
+                raise corrupt_data(wsf_inflate_error(z).decode("utf-8", "replace"))
+            if rc == WSF_Z_NOMEM:
+                raise MemoryError("no memory to inflate")
+            if out_len > 0 or buf.len >= cap:  # the input is used up, or no room is left
+                return 0
+
+    cdef int _inflate_python(self, const unsigned char *src, Py_ssize_t n, Py_ssize_t cap) except -1:
+        """The same on Python's zlib module (wsfast._deflate_py.Inflater), copying its output in."""
+        cdef GrowBuf *buf = &self._msg
+        cdef Py_ssize_t m
+        for out in self._inflate.py.inflate(PyBytes_FromStringAndSize(<const char *>src, n), cap - buf.len):
+            m = PyBytes_GET_SIZE(out)
+            memcpy(_reserve(buf, m, buf.len + m, NO_LIMIT), PyBytes_AS_STRING(out), <size_t>m)
+            buf.len += m
         return 0
 
     cdef int _end_frame(self, list events) except -1:
@@ -658,25 +875,13 @@ cdef class FrameParser:
             events.append(_control_event(self._f_op, payload))
             self.control_frames += 1
             return 0
-        if self._m_rsv:
-            payload = _take(&self._frame)
-            room = None if self._limit == NO_LIMIT else self._limit - self._m_decoded
-            payload = decode_extensions(self._extensions, payload, self._m_rsv, self._f_fin, room)
-            self._m_decoded += <unsigned long long>PyBytes_GET_SIZE(payload)
-            if self._m_decoded > self._limit:
-                raise ProtocolError(_MESSAGE_TOO_BIG,
-                                    f"decoded message of {self._m_decoded} bytes exceeds the size limit")
-            if self._m_op == 1 and not wsf_utf8_feed(
-                    &self._utf8, <const unsigned char *>PyBytes_AS_STRING(payload), <size_t>PyBytes_GET_SIZE(payload)):
-                raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
-            if self._m_parts is None:
-                self._m_parts = []
-            self._m_parts.append(payload)
         if not self._f_fin:
             return 0
         if self._m_rsv:
-            data = b"".join(self._m_parts)
-            self._m_parts = None
+            if not self._m_tail:  # the last frame was empty: the marker on its own
+                self._inflate_piece(NULL, 0, True)
+            data = _take(&self._msg)
+            self._inflate.end_message(data)
         else:
             data = None
         if self._m_op == 1:
@@ -816,7 +1021,7 @@ def encode_frame(opcode, payload=b"", *, fin=True, mask=None, rsv1=False):
     return _frame(op, src.ptr, src.len, is_fin, mask, is_rsv1)
 
 
-def encode_message(opcode, payload, *, mask=None, fragment_size=None, rsv1=False):
+def encode_message(opcode, payload, *, mask=None, fragment_size=None, rsv1=False, compressor=None):
     """A whole TEXT or BINARY message as a list of frames (for ``transport.writelines``).
 
     With ``fragment_size`` (payload bytes per frame, >= 1) a longer message is
@@ -824,11 +1029,15 @@ def encode_message(opcode, payload, *, mask=None, fragment_size=None, rsv1=False
     CONTINUATION frames, the last one is final. Text may be split inside a
     UTF-8 sequence (RFC 6455 validates the whole message). ``mask=True`` draws
     a fresh key from os.urandom for every frame; 4 bytes use that key for all.
+    ``compressor`` (a :class:`Compressor` of this implementation, for the
+    agreed permessage-deflate): the message is compressed once, as a whole,
+    and the compressed payload split (RSV1 set on the first frame).
     """
     cdef int op = _opcode_arg(opcode)
     cdef _Source src
     cdef Py_ssize_t size, start, stop, n
     cdef bint rsv = bool(rsv1)
+    cdef bytes packed
     if op != 1 and op != 2:
         raise ValueError("encode_message() sends TEXT or BINARY messages; use encode_frame() for others")
     src = _Source.__new__(_Source)
@@ -840,6 +1049,14 @@ def encode_message(opcode, payload, *, mask=None, fragment_size=None, rsv1=False
             raise ValueError("fragment_size must be >= 1")
     if mask is not None and mask is not True and mask is not False:
         mask = check_mask(mask)
+    if compressor is not None:
+        if type(compressor) is not Compressor:
+            raise TypeError(f"compressor must be a Compressor of this implementation, not "
+                            f"{type(compressor).__name__}")
+        packed = (<Compressor>compressor)._compress(src, True)
+        src = _Source.__new__(_Source)
+        _source(src, packed)
+        rsv = True
     n = src.len
     if fragment_size is None or n <= fragment_size:
         return [_frame(op, src.ptr, n, True, mask, rsv)]
@@ -852,3 +1069,113 @@ def encode_message(opcode, payload, *, mask=None, fragment_size=None, rsv1=False
                              rsv and start == 0))
         start = stop
     return frames
+
+
+# -- permessage-deflate: sending --------------------------------------------------------------------
+
+@cython.final
+cdef class Compressor:
+    """Compresses the messages we send on one connection (``params``: the agreed PerMessageDeflate).
+
+    ``compress(data)`` returns a whole message's compressed payload (to send
+    with RSV1 set); ``compress(data, fin=False)`` one fragment of a message
+    whose end comes later (flushed, so the peer can inflate it as it
+    arrives; only the last fragment's flush marker is removed). Messages
+    shorter than ``min_size`` are for the caller to send uncompressed.
+
+    With context takeover on our side the zlib stream lives as long as the
+    connection. Without it, a compressor is taken from a pool for each
+    message and given back after: an idle connection holds none, and
+    connections with the same settings compress alike (broadcast sends them
+    one frame). Without zlib linked, wsfast._deflate_py.Compressor does it.
+    """
+    cdef wsf_deflater *z
+    cdef object py
+    cdef int bits, mem_level, level
+    cdef bint takeover
+    cdef readonly Py_ssize_t min_size
+
+    def __cinit__(self):
+        self.z = NULL
+
+    def __init__(self, params):
+        if not params.compresses:
+            raise ValueError("the agreed window is 8 bits, which zlib cannot compress with: send uncompressed")
+        self._release()
+        self.bits = params.local_max_window_bits
+        self.mem_level = params.mem_level
+        self.level = params.level
+        self.takeover = not params.local_no_context_takeover
+        self.min_size = params.min_size
+        self.py = None if _c_zlib else _deflate_py.Compressor(params)
+
+    def __dealloc__(self):
+        self._release()
+
+    cdef void _release(self) noexcept:
+        if self.z != NULL:
+            if self.takeover:
+                wsf_deflater_free(self.z)
+            else:
+                wsf_deflater_give(self.z)
+            self.z = NULL
+
+    def compress(self, data, fin=True):
+        """The compressed payload of ``data`` (str: UTF-8; any bytes-like object)."""
+        cdef _Source src = _Source.__new__(_Source)
+        _source(src, data)
+        return self._compress(src, bool(fin))
+
+    cdef bytes _compress(self, _Source src, bint fin):
+        cdef wsf_deflater *z
+        cdef PyObject *out
+        cdef object keep
+        cdef unsigned char *base
+        cdef unsigned char *o
+        cdef const unsigned char *inp = src.ptr
+        cdef size_t in_len = <size_t>src.len, o_len
+        cdef Py_ssize_t cap, used = 0
+        cdef int rc, flush = 0
+        if self.py is not None:
+            return self.py.compress(PyBytes_FromStringAndSize(<const char *>src.ptr, src.len), fin)
+        z = self.z
+        if z == NULL:
+            z = (wsf_deflater_new(self.bits, self.mem_level, self.level) if self.takeover
+                 else wsf_deflater_take(self.bits, self.mem_level, self.level))
+            if z == NULL:
+                raise MemoryError("no memory for a compressor")
+            self.z = z
+        cap = <Py_ssize_t>wsf_deflate_bound(z, in_len)
+        keep = PyBytes_FromStringAndSize(NULL, cap)
+        Py_INCREF(keep)
+        out = <PyObject *>keep
+        keep = None
+        try:
+            # as Python's zlib does it: all input with Z_NO_FLUSH, then a sync flush on its own
+            while True:
+                if cap - used < 64:  # room for the flush marker in one go (zlib asks for > 6 bytes)
+                    cap *= 2
+                    _PyBytes_Resize(&out, cap)
+                base = <unsigned char *>PyBytes_AS_STRING(<object>out)
+                o = base + used
+                o_len = <size_t>(cap - used)
+                rc = wsf_deflate(z, &inp, &in_len, &o, &o_len, flush)
+                used = o - base
+                if rc != 0:
+                    raise RuntimeError("zlib failed to compress")
+                if o_len > 0 and in_len == 0:
+                    if flush:
+                        break
+                    flush = 1
+            if fin:
+                used -= 4  # a sync flush ends with 00 00 ff ff, which RFC 7692 has us remove
+                if not self.takeover:
+                    self._release()
+            _PyBytes_Resize(&out, used)
+        except BaseException:
+            Py_XDECREF(out)
+            self._release()  # its stream is in an unknown state
+            raise
+        keep = <object>out
+        Py_XDECREF(out)
+        return <bytes>keep

@@ -50,3 +50,32 @@ cdef extern from "utf8_decode.h":
     int wsf_utf8_width(unsigned char max) noexcept nogil
     const wsf_utf8_decoder *wsf_utf8_decoder_best() noexcept nogil
     const wsf_utf8_decoder *wsf_utf8_decoder_kernel(int index) noexcept nogil
+
+cdef extern from "deflate.h":
+    enum:
+        WSF_Z_OK
+        WSF_Z_END
+        WSF_Z_ERROR
+        WSF_Z_NOMEM
+    ctypedef struct wsf_inflater:
+        pass
+    ctypedef struct wsf_deflater:
+        pass
+    int wsf_zlib_linked() noexcept nogil
+    const char *wsf_zlib_version() noexcept nogil
+    wsf_inflater *wsf_inflater_new(int window_bits) noexcept nogil
+    void wsf_inflater_free(wsf_inflater *z) noexcept nogil
+    wsf_inflater *wsf_inflater_take(int window_bits) noexcept nogil
+    void wsf_inflater_give(wsf_inflater *z) noexcept nogil
+    int wsf_inflate(wsf_inflater *z, const unsigned char **inp, size_t *in_len, unsigned char **out,
+                    size_t *out_len) noexcept nogil
+    const char *wsf_inflate_error(const wsf_inflater *z) noexcept nogil
+    int wsf_inflater_reset(wsf_inflater *z, int keep_window) noexcept nogil
+    wsf_deflater *wsf_deflater_new(int window_bits, int mem_level, int level) noexcept nogil
+    void wsf_deflater_free(wsf_deflater *z) noexcept nogil
+    wsf_deflater *wsf_deflater_take(int window_bits, int mem_level, int level) noexcept nogil
+    void wsf_deflater_give(wsf_deflater *z) noexcept nogil
+    size_t wsf_deflate_bound(wsf_deflater *z, size_t n) noexcept nogil
+    int wsf_deflate(wsf_deflater *z, const unsigned char **inp, size_t *in_len, unsigned char **out,
+                    size_t *out_len, int sync_flush) noexcept nogil
+    int wsf_deflater_reset(wsf_deflater *z) noexcept nogil

@@ -212,6 +212,7 @@ class WsprotoEnd(End):
 
     def __init__(self, kind) -> None:
         self.ws = wsproto.WSConnection(kind)
+        self.extensions: list = []
         self.is_server = kind is wsproto.ConnectionType.SERVER
         self._pending = b""
         self._parts: list = []
@@ -243,7 +244,7 @@ class WsprotoEnd(End):
         result, self._early = self._early, []
         for ev in self.ws.events():
             if isinstance(ev, wpe.Request):
-                self._send(wpe.AcceptConnection(subprotocol=self.subprotocol))
+                self._send(wpe.AcceptConnection(subprotocol=self.subprotocol, extensions=self.extensions))
                 result.append(("request", ev.target))
             elif isinstance(ev, wpe.AcceptConnection):
                 self.subprotocol = ev.subprotocol
@@ -287,17 +288,19 @@ class WsprotoEnd(End):
 class WsprotoClient(WsprotoEnd):
     name = "wsproto client"
 
-    def __init__(self, subprotocols=()) -> None:
+    def __init__(self, subprotocols=(), extensions=()) -> None:
         super().__init__(wsproto.ConnectionType.CLIENT)
-        self._send(wpe.Request(host="example.com", target="/chat", subprotocols=list(subprotocols)))
+        self._send(wpe.Request(host="example.com", target="/chat", subprotocols=list(subprotocols),
+                               extensions=list(extensions)))
 
 
 class WsprotoServer(WsprotoEnd):
     name = "wsproto server"
 
-    def __init__(self, subprotocol: Optional[str] = None) -> None:
+    def __init__(self, subprotocol: Optional[str] = None, extensions=()) -> None:
         super().__init__(wsproto.ConnectionType.SERVER)
         self.subprotocol = subprotocol
+        self.extensions = list(extensions)
 
 
 # ---------------------------------------------------------------- the wire

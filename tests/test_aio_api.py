@@ -277,7 +277,8 @@ def test_max_queue_pauses_reading_until_the_handler_catches_up(kind):
         await ws.send("done")
 
     async def main():
-        async with wsfast_server(handler, impl=kind, max_queue=4) as (server, url), \
+        # uncompressed, so the 10 MB really travel
+        async with wsfast_server(handler, impl=kind, max_queue=4, compression=None) as (server, url), \
                 connect(url, **client_options(kind)) as ws:
             async def sender():
                 for i in range(count):

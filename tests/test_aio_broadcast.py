@@ -8,6 +8,8 @@ import pytest
 from _aio_util import IMPLEMENTATIONS, impl_or_skip, run, wsfast_server
 
 from wsfast.asyncio import broadcast, connect
+from wsfast.extensions.permessage_deflate import DeflateOptions
+from wsfast.protocol import encode_shared
 
 pytestmark = pytest.mark.parametrize("kind", IMPLEMENTATIONS)
 
@@ -51,7 +53,9 @@ def test_closing_and_slow_connections_are_skipped(kind):
                 joined.set()
             await ws.wait_closed()
 
-        async with wsfast_server(handler, impl=kind, write_limit=64 * 1024) as (server, url):
+        # uncompressed: the payload must fill the slow client's buffer
+        async with wsfast_server(handler, impl=kind, write_limit=64 * 1024,
+                                 compression=None) as (server, url):
             options = dict(implementation=impl_or_skip(kind), max_queue=None)
             fast, slow, leaving = [await connect(url, **options) for _ in range(3)]
             await asyncio.wait_for(joined.wait(), 10)
@@ -137,3 +141,80 @@ def test_output_queued_ahead_keeps_its_order_and_fragments_are_not_interrupted(k
                 await client.close()
 
     run(main())
+
+
+def test_compressed_once_for_connections_without_context(kind):
+    """Server without context takeover, equal settings: every compressing connection is sent the
+    same compressed frame object; an uncompressed client gets the plain frame; a message under
+    min_size goes out plain to everyone; clients inflate what they got."""
+    async def main():
+        conns = []
+        joined = asyncio.Event()
+
+        async def handler(ws):
+            conns.append(ws)
+            if len(conns) == 5:
+                joined.set()
+            await ws.wait_closed()
+
+        options = DeflateOptions(server_no_context_takeover=True, min_size=64)
+        async with wsfast_server(handler, impl=kind, compression=options) as (server, url):
+            impl = impl_or_skip(kind)
+            clients = [await connect(url, implementation=impl) for _ in range(4)]
+            clients.append(await connect(url, implementation=impl, compression=None))
+            await asyncio.wait_for(joined.wait(), 10)
+            frames = {}
+            for ws in conns:
+                ws.transport.write = record(ws.transport.write, frames, ws)
+            message = '{"event": "tick", "payload": "' + "abc" * 100 + '"}'
+            assert broadcast(conns, message) == 5
+            sent = [frames[ws] for ws in conns]
+            compressed = [f for f in sent if f[0] == 0xC1]
+            assert len(compressed) == 4 and all(f is compressed[0] for f in compressed)
+            assert [f for f in sent if f[0] == 0x81] == [encode_shared(message)]
+            assert len(compressed[0]) < len(message) // 4
+            frames.clear()
+            assert broadcast(conns, "short") == 5  # under min_size: the plain frame for all
+            assert {frames[ws] for ws in conns} == {encode_shared("short")}
+            for client in clients:
+                assert await asyncio.wait_for(client.recv(), 10) == message
+                assert await asyncio.wait_for(client.recv(), 10) == "short"
+                await client.close()
+
+    run(main())
+
+
+def test_connections_with_context_compress_their_own(kind):
+    """With context takeover on our side (the default), each connection compresses the message
+    with its own compressor: nothing is shared, and every client still reads every message."""
+    async def main():
+        conns = []
+        joined = asyncio.Event()
+
+        async def handler(ws):
+            conns.append(ws)
+            if len(conns) == 3:
+                joined.set()
+            await ws.wait_closed()
+
+        async with wsfast_server(handler, impl=kind) as (server, url):
+            impl = impl_or_skip(kind)
+            clients = [await connect(url, implementation=impl) for _ in range(3)]
+            await asyncio.wait_for(joined.wait(), 10)
+            assert all(ws.protocol.shared_key(1000) is None for ws in conns)
+            messages = ["the same words again and again " * 20, "the same words again " * 20]
+            for message in messages:
+                assert broadcast(conns, message) == 3
+            for client in clients:
+                assert [await asyncio.wait_for(client.recv(), 10) for _ in messages] == messages
+                await client.close()
+
+    run(main())
+
+
+def record(write, frames, ws):
+    """transport.write, noting the bytes object each connection was given (the shared frames)."""
+    def wrapper(frame):
+        frames[ws] = frame
+        write(frame)
+    return wrapper

@@ -7,14 +7,17 @@ extensions, the event classes and the writer's options.
 
 from __future__ import annotations
 
+import gc
 import pickle
 import struct
+import zlib
 
 import pytest
 from frames_helpers import KEY, bytewise, close_payload, feed_all, raw_frame, split_at, xor
 
 from wsfast import CloseCode, Opcode, ProtocolError
 from wsfast.extensions import RSV1, RSV2, RSV3
+from wsfast.extensions.permessage_deflate import PerMessageDeflate
 
 # -- RFC 6455 section 5.7 -----------------------------------------------------------------------------
 
@@ -432,88 +435,56 @@ def test_text_failure_mid_frame_mid_read(impl):
     assert info.value.close_code == 1007
 
 
-# -- extensions ------------------------------------------------------------------------------------------
+# -- extensions (permessage-deflate; its data path is in test_deflate.py) ----------------------------
 
-class Reverse:
-    """A toy extension owning RSV1: each frame's payload is sent reversed, then doubled."""
-
-    rsv_bits = RSV1
-
-    def __init__(self):
-        self.calls = []
-
-    def decode(self, payload, *, rsv, fin, max_size):
-        self.calls.append((payload, rsv, fin, max_size))
-        return payload[::-1] * 2
+def deflated(data: bytes) -> bytes:
+    """data compressed as one permessage-deflate message (flush marker removed), by Python's zlib."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
-def test_extension_decodes_messages_with_its_bit(impl):
-    ext = Reverse()
-    parser = impl.FrameParser(extensions=[ext], max_message_size=100)
-    wire = (raw_frame(1, b"cba", rsv=RSV1, fin=False) + raw_frame(9, b"p") + raw_frame(0, b"fed")
+def test_rsv1_inflates_messages_when_deflate_is_agreed(impl):
+    parser = impl.FrameParser(extensions=[PerMessageDeflate()], max_message_size=100)
+    packed = deflated(b"abcabcdefdef")
+    wire = (raw_frame(1, packed[:3], rsv=RSV1, fin=False) + raw_frame(9, b"p") + raw_frame(0, packed[3:])
             + raw_frame(2, b"plain"))
     expected = [impl.Ping(b"p"), impl.TextMessage("abcabcdefdef"), impl.BinaryMessage(b"plain")]
     assert parser.feed(wire) == expected
-    assert ext.calls == [(b"cba", RSV1, False, 100), (b"fed", RSV1, True, 94)]
 
 
 def test_extension_rules(impl):
     for wire, code in [
         (raw_frame(1, b"x", rsv=RSV2), 1002),  # a bit nobody owns
-        (raw_frame(1, b"x", rsv=RSV1 | RSV3), 1002),
-        (raw_frame(9, b"x", rsv=RSV1), 1002),  # owned bit on a control frame
-        (raw_frame(1, b"x", rsv=RSV1, fin=False) + raw_frame(0, b"y", rsv=RSV1), 1002),  # on a continuation
-        (raw_frame(2, b"x" * 30, rsv=RSV1), 1009),  # decoded size over the limit
-        (raw_frame(1, b"\xff", rsv=RSV1), 1007),  # decoded text invalid
+        (raw_frame(1, deflated(b"x"), rsv=RSV1 | RSV3), 1002),
+        (raw_frame(9, b"x", rsv=RSV1), 1002),  # RSV1 on a control frame
+        # RSV1 on a continuation
+        (raw_frame(1, deflated(b"x")[:1], rsv=RSV1, fin=False) + raw_frame(0, b"y", rsv=RSV1), 1002),
+        (raw_frame(2, deflated(b"x" * 51), rsv=RSV1), 1009),  # inflated size over the limit
+        (raw_frame(1, deflated(b"\xff"), rsv=RSV1), 1007),  # inflated text invalid
+        (raw_frame(2, b"\xff\xff\xff", rsv=RSV1), 1007),  # not deflate data
     ]:
-        parser = impl.FrameParser(extensions=[Reverse()], max_message_size=50)
+        parser = impl.FrameParser(extensions=[PerMessageDeflate()], max_message_size=50)
         events, error, _ = feed_all(parser, [wire])
         assert error is not None and error.close_code == code, wire
 
 
-@pytest.mark.parametrize("kind", [bytearray, memoryview, type("BytesSubclass", (bytes,), {})])
-def test_extension_may_return_any_bytes_like_object(impl, kind):
-    class Wrapping:
-        rsv_bits = RSV1
-
-        def decode(self, payload, *, rsv, fin, max_size):
-            return kind(payload[::-1])
-
-    parser = impl.FrameParser(extensions=[Wrapping()])
-    wire = raw_frame(1, b"cba", rsv=RSV1) + raw_frame(2, b"on", rsv=RSV1, fin=False) + raw_frame(0, b"ff")
-    events = parser.feed(wire)
-    assert events == [impl.TextMessage("abc"), impl.BinaryMessage(b"noff")]
-    assert type(events[1].data) is bytes
-
-
-def test_extension_errors_propagate(impl):
-    class Broken:
-        rsv_bits = RSV1
-
-        def decode(self, payload, *, rsv, fin, max_size):
-            raise ProtocolError(1007, "bad compressed data")
-
-    parser = impl.FrameParser(extensions=[Broken()])
-    with pytest.raises(ProtocolError) as info:
-        parser.feed(raw_frame(2, b"x", rsv=RSV1))
-    assert info.value.close_code == 1007 and parser.failed
+def test_rsv1_without_deflate_is_a_protocol_error(impl):
+    parser = impl.FrameParser()
+    events, error, _ = feed_all(parser, [raw_frame(1, deflated(b"hello"), rsv=RSV1)])
+    assert error is not None and error.close_code == 1002 and "RSV" in error.reason
 
 
 def test_extension_option_checks(impl):
-    class NoBits:
-        def decode(self, payload, **kw):
-            return payload
-
-    class Bits:
+    class Reverse:
         rsv_bits = RSV1
 
         def decode(self, payload, **kw):
-            return payload
+            return payload[::-1]
 
+    with pytest.raises(TypeError, match="permessage-deflate only"):
+        impl.FrameParser(extensions=[Reverse()])
     with pytest.raises(ValueError):
-        impl.FrameParser(extensions=[NoBits()])
-    with pytest.raises(ValueError):
-        impl.FrameParser(extensions=[Bits(), Bits()])
+        impl.FrameParser(extensions=[PerMessageDeflate(), PerMessageDeflate()])
 
 
 # -- events ----------------------------------------------------------------------------------------------
@@ -650,28 +621,30 @@ def test_writers_agree_byte_for_byte(c_impl, py_impl):
 
 
 def test_reentrant_feed_is_refused(impl):
-    """An extension (or another thread) calling feed() during feed() gets RuntimeError, never corruption."""
+    """Code that runs inside feed() (here a garbage-collection callback; or another thread) and
+    calls feed() or __init__() on the same parser gets RuntimeError, never corruption."""
+    parser = impl.FrameParser()
+    seen = []
 
-    class Reentrant:
-        rsv_bits = RSV1
+    def during_collection(phase, info):
+        if phase != "start":
+            return
+        for call in (lambda: parser.feed(raw_frame(2, b"inner")), lambda: parser.__init__()):
+            try:
+                call()
+            except RuntimeError as exc:
+                seen.append(str(exc))
 
-        def __init__(self):
-            self.parser = None
-            self.seen = []
-
-        def decode(self, payload, *, rsv, fin, max_size):
-            for call in (lambda: self.parser.feed(raw_frame(2, b"inner")), lambda: self.parser.__init__()):
-                try:
-                    call()
-                except RuntimeError as exc:
-                    self.seen.append(str(exc))
-            return payload
-
-    ext = Reentrant()
-    parser = impl.FrameParser(extensions=[ext])
-    ext.parser = parser
-    assert parser.feed(raw_frame(2, b"x" * 300, rsv=RSV1)) == [impl.BinaryMessage(b"x" * 300)]
-    assert len(ext.seen) == 2 and "another feed()" in ext.seen[0]
+    wire = b"".join(raw_frame(8, close_payload(1000, b"r" * (i % 100))) for i in range(50))
+    threshold = gc.get_threshold()
+    gc.callbacks.append(during_collection)
+    gc.set_threshold(1)  # a collection at (nearly) every allocation feed() makes
+    try:
+        events = parser.feed(wire)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(during_collection)
+    assert len(events) == 50 and seen and all("another feed()" in why for why in seen)
     assert parser.feed(raw_frame(1, b"after")) == [impl.TextMessage("after")]
 
 

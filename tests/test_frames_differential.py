@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsfast import ProtocolError
-from wsfast.extensions import RSV1
+from wsfast.extensions.permessage_deflate import PerMessageDeflate
 
 websockets_frames = pytest.importorskip("websockets.frames")
 websockets_protocol = pytest.importorskip("websockets.protocol")
@@ -263,13 +263,11 @@ def test_parse_of_encode_is_identity(impl, messages, data, server):
 
 # -- compiled vs pure Python --------------------------------------------------------------------------------
 
-class Doubler:
-    """A toy extension on RSV1 (so the extension path is compared too)."""
-
-    rsv_bits = RSV1
-
-    def decode(self, payload, *, rsv, fin, max_size):
-        return payload * 2
+DEFLATE = {  # permessage-deflate agreements, so the inflate path is compared too
+    "takeover": PerMessageDeflate(),
+    "reset": PerMessageDeflate(remote_no_context_takeover=True, remote_max_window_bits=9),
+    "small": PerMessageDeflate(remote_max_window_bits=8),
+}
 
 
 def outcome(impl, options: dict, chunks: List[bytes]) -> list:
@@ -277,8 +275,9 @@ def outcome(impl, options: dict, chunks: List[bytes]) -> list:
 
     After a failure, one more feed must fail the same way."""
     opts = dict(options)
-    if opts.pop("ext", False):
-        opts["extensions"] = [Doubler()]
+    ext = opts.pop("ext", None)
+    if ext:
+        opts["extensions"] = [DEFLATE[ext]]
     parser = impl.FrameParser(**opts)
     result = []
     for chunk in chunks:
@@ -304,7 +303,7 @@ def assert_same(c_impl, py_impl, options, chunks):
 options_st = st.fixed_dictionaries({
     "client": st.booleans(),
     "max_message_size": st.one_of(st.none(), st.integers(0, 200), st.just(2**20)),
-    "ext": st.booleans(),
+    "ext": st.sampled_from([None, "takeover", "reset", "small"]),
 })
 
 

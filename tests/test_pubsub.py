@@ -199,8 +199,9 @@ def test_a_slow_client_does_not_hold_the_channel_back(backend, redis_server):  #
     count = 150  # ~9.6 MiB: far more than the slow client's socket buffers hold
 
     async def main():
-        async with wsfast_server(subscriber_handler(hub), max_queue=None,
-                                 write_limit=write_limit) as (server, url):
+        # uncompressed: zeros would compress to nothing and never fill a buffer
+        async with wsfast_server(subscriber_handler(hub), max_queue=None, write_limit=write_limit,
+                                 compression=None) as (server, url):
             fast = await subscribed_client(url, max_message_size=None)
             # reads one message then stops reading (max_queue=1 pauses its socket)
             slow = await subscribed_client(url, max_queue=1, max_message_size=None)

@@ -22,16 +22,17 @@ import os
 import struct
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
+from ._deflate_py import TAIL, Compressor, Inflater
 from ._twin_helpers import (
     MAX_CONTROL_PAYLOAD,
     as_bytes,
     check_mask,
     check_options,
     close_fields,
-    decode_extensions,
     event_bytes,
     event_text,
     short_repr,
+    too_big_inflated,
 )
 from ._twin_helpers import xor_with_key as _unmask
 from ._utf8_py import Utf8Validator
@@ -43,6 +44,7 @@ __all__ = [
     "FrameParser",
     "encode_frame",
     "encode_message",
+    "Compressor",
     "TextMessage",
     "BinaryMessage",
     "Ping",
@@ -179,26 +181,35 @@ class FrameParser:
 
     ``client=False`` (we are the server): every frame must be masked;
     ``client=True``: none may be. ``max_message_size`` (None = no limit) caps a
-    message's payload, summed over its fragments, checked from each header
-    before its payload is buffered, and again after extensions decode it.
-    ``extensions``: negotiated extensions owning RSV bits (see
+    message's payload, summed over its fragments: checked from each header
+    before its payload is buffered, and for a compressed message while it is
+    inflated (never more than the limit + 1 byte is produced).
+    ``extensions``: empty, or the agreed permessage-deflate parameters (see
     :class:`wsfast.extensions.Extension`). A violation raises ProtocolError with
     the close code to send and ``.events`` = what this feed completed first;
     the parser is then failed (``failed``/``error``) and every later feed
     raises the same error again.
+
+    A compressed message is inflated in pieces: the bytes of one frame that
+    one feed brings, the last piece of the message with the flush marker
+    appended. After each piece the new output is UTF-8-checked (text) and the
+    size limit applied, in that order; the compiled twin inflates in the same
+    pieces, so both fail the same way at the same byte.
     """
 
     __slots__ = (
-        "_mask_bit", "_limit", "_extensions", "_owned", "_error", "_hdr", "_busy",
+        "_mask_bit", "_limit", "_inflater", "_owned", "_error", "_hdr", "_busy",
         "_f_op", "_f_fin", "_f_key", "_f_phase", "_f_left", "_f_parts",
-        "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_parts", "_m_utf8", "control_frames",
+        "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_parts", "_m_utf8", "_m_tail", "control_frames",
     )
 
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
                  extensions: Sequence[Any] = ()) -> None:
         if getattr(self, "_busy", False):
             raise RuntimeError(_BUSY)
-        self._limit, self._extensions, self._owned = check_options(max_message_size, extensions)
+        self._limit, deflate = check_options(max_message_size, extensions)
+        self._inflater = Inflater(deflate) if deflate is not None else None
+        self._owned = 0x40 if deflate is not None else 0
         self._mask_bit = 0 if client else 0x80
         self._error: Optional[ProtocolError] = None
         self._busy = False
@@ -209,14 +220,15 @@ class FrameParser:
         self._f_key: Optional[bytes] = None
         self._f_phase = 0
         self._f_left = -1
-        self._f_parts: List[bytes] = []  # control frames and extension-coded frames are kept whole
+        self._f_parts: List[bytes] = []  # a control frame's payload
         # the data message being assembled (_m_op == 0: none)
         self._m_op = 0
         self._m_rsv = 0
         self._m_size = 0  # wire payload bytes so far
-        self._m_decoded = 0  # bytes after extensions decoded them (messages with RSV bits)
+        self._m_decoded = 0  # bytes inflated so far (compressed messages)
         self._m_parts: List[Any] = []
         self._m_utf8: Optional[Utf8Validator] = None
+        self._m_tail = False  # the flush marker was inflated with the last piece
         # control events returned so far: a connection compares it before and after feed()
         # instead of scanning every event for the rare ping/pong/close
         self.control_frames = 0
@@ -311,6 +323,13 @@ class FrameParser:
                     events.append(ev)
                 pos = stop
                 continue
+            if stop <= end and (b0 == 0xC1 or b0 == 0xC2):
+                # a whole compressed message in this chunk: one piece, flush marker included
+                self._begin(b0, length, key)
+                self._payload(data[start:stop])
+                self._end_frame(events)
+                pos = stop
+                continue
             pos = start
             self._begin(b0, length, key)
 
@@ -348,6 +367,8 @@ class FrameParser:
         if b0 & 8:
             if length > self._limit:
                 raise ProtocolError(_MESSAGE_TOO_BIG, f"frame of {length} bytes exceeds the size limit")
+        elif (b0 | self._m_rsv) & 0x40:
+            pass  # compressed: the limit applies to what it inflates to, checked while inflating
         elif length > self._limit - self._m_size:
             raise ProtocolError(_MESSAGE_TOO_BIG,
                                 f"message of {self._m_size + length} bytes exceeds the size limit")
@@ -403,9 +424,8 @@ class FrameParser:
             self._m_parts = []
             self._m_decoded = 0
             self._m_utf8 = Utf8Validator() if op == 1 else None
+            self._m_tail = False
         self._m_size += length
-        if self._m_rsv:
-            self._f_parts = []
 
     def _payload(self, chunk: bytes) -> None:
         """The next piece of the current frame's payload: unmask, check text, keep."""
@@ -417,13 +437,31 @@ class FrameParser:
             chunk = _unmask(chunk, key)  # type: ignore[assignment]
             self._f_phase = (phase + len(chunk)) & 3
         self._f_left -= len(chunk)
-        if self._f_op >= 8 or self._m_rsv:
+        if self._f_op >= 8:
             self._f_parts.append(chunk)
+            return
+        if self._m_rsv:
+            if self._f_fin and not self._f_left:  # the message's last piece
+                self._m_tail = True
+                chunk = chunk + TAIL
+            self._inflate(chunk)
             return
         utf8 = self._m_utf8
         if utf8 is not None and not utf8.feed(chunk):
             raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
         self._m_parts.append(chunk)
+
+    def _inflate(self, piece: bytes) -> None:
+        """Inflate one piece of a compressed message: at most the room left + 1 byte, then check it."""
+        parts = self._inflater.inflate(piece, self._limit - self._m_decoded + 1)  # type: ignore[union-attr]
+        utf8 = self._m_utf8
+        for out in parts:
+            if utf8 is not None and not utf8.feed(out):
+                raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
+            self._m_decoded += len(out)
+        if self._m_decoded > self._limit:
+            raise too_big_inflated(self._limit)
+        self._m_parts += parts
 
     def _end_frame(self, events: List[Any]) -> None:
         """The current frame's payload is complete."""
@@ -435,22 +473,14 @@ class FrameParser:
             events.append(_control_event(op, payload))
             self.control_frames += 1
             return
-        utf8 = self._m_utf8
-        if self._m_rsv:
-            payload = b"".join(self._f_parts)
-            self._f_parts = []
-            room = None if self._limit == 1 << 64 else self._limit - self._m_decoded
-            payload = decode_extensions(self._extensions, payload, self._m_rsv, self._f_fin, room)
-            self._m_decoded += len(payload)
-            if self._m_decoded > self._limit:
-                raise ProtocolError(_MESSAGE_TOO_BIG,
-                                    f"decoded message of {self._m_decoded} bytes exceeds the size limit")
-            if utf8 is not None and not utf8.feed(payload):
-                raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
-            self._m_parts.append(payload)
         if not self._f_fin:
             return
+        if self._m_rsv and not self._m_tail:  # the last frame was empty: the marker on its own
+            self._inflate(TAIL)
+        utf8 = self._m_utf8
         data = b"".join(self._m_parts)
+        if self._m_rsv:
+            self._inflater.end_message(data)  # type: ignore[union-attr]
         ev: Any
         if self._m_op == 1:
             if not utf8.finish():  # type: ignore[union-attr]
@@ -531,7 +561,7 @@ def encode_frame(opcode: int, payload: Union[str, bytes, bytearray, memoryview] 
 
 def encode_message(opcode: int, payload: Union[str, bytes, bytearray, memoryview], *,
                    mask: Union[None, bool, bytes] = None, fragment_size: Optional[int] = None,
-                   rsv1: bool = False) -> List[bytes]:
+                   rsv1: bool = False, compressor: Optional[Compressor] = None) -> List[bytes]:
     """A whole TEXT or BINARY message as a list of frames (for ``transport.writelines``).
 
     With ``fragment_size`` (payload bytes per frame, >= 1) a longer message is
@@ -539,6 +569,9 @@ def encode_message(opcode: int, payload: Union[str, bytes, bytearray, memoryview
     CONTINUATION frames, the last one is final. Text may be split inside a
     UTF-8 sequence (RFC 6455 validates the whole message). ``mask=True`` draws
     a fresh key from os.urandom for every frame; 4 bytes use that key for all.
+    ``compressor`` (a :class:`Compressor` of this implementation, for the
+    agreed permessage-deflate): the message is compressed once, as a whole,
+    and the compressed payload split (RSV1 set on the first frame).
     """
     op = _opcode_arg(opcode)
     if op not in (1, 2):
@@ -552,6 +585,12 @@ def encode_message(opcode: int, payload: Union[str, bytes, bytearray, memoryview
     if mask is not None and mask is not True and mask is not False:
         mask = check_mask(mask)
     rsv = bool(rsv1)
+    if compressor is not None:
+        if not isinstance(compressor, Compressor):
+            raise TypeError(f"compressor must be a Compressor of this implementation, not "
+                            f"{type(compressor).__name__}")
+        data = compressor.compress(data)
+        rsv = True
     n = len(data)
     if fragment_size is None or n <= fragment_size:
         return [_frame(op, data, True, mask, rsv)]

@@ -22,7 +22,7 @@ __all__ = ["PARTS", "load", "active"]
 PARTS: Dict[str, Tuple[str, ...]] = {
     "mask": ("apply_mask", "apply_mask_inplace"),
     "utf8": ("validate_utf8", "decode_utf8", "Utf8Validator"),
-    "frames": ("FrameParser", "encode_frame", "encode_message",
+    "frames": ("FrameParser", "encode_frame", "encode_message", "Compressor",
                "TextMessage", "BinaryMessage", "Ping", "Pong", "Close"),
 }
 

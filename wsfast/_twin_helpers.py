@@ -2,8 +2,8 @@
 
 What is rare, small or only about arguments is written once, here, and called
 by both twins, so the two cannot disagree on it: the parser's option checks,
-undoing extensions on a frame's payload, the checks of an event constructor's
-arguments, the bytes-like argument rule, the mask key check. The pure twins
+the size-limit error for compressed messages, the checks of an event
+constructor's arguments, the bytes-like argument rule, the mask key check. The pure twins
 also share their XOR (``xor_with_key``). Close payloads are parsed by
 :func:`wsfast.close.parse_close_payload`, for the parsers and for everyone else.
 """
@@ -14,7 +14,8 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 from .close import NO_WIRE_CODES, close_payload
 from .enums import CloseCode
-from .extensions import RSV_ALL
+from .exceptions import ProtocolError
+from .extensions.permessage_deflate import PerMessageDeflate
 
 __all__ = [
     "MAX_CONTROL_PAYLOAD",
@@ -22,10 +23,10 @@ __all__ = [
     "check_mask",
     "check_options",
     "close_fields",
-    "decode_extensions",
     "event_bytes",
     "event_text",
     "short_repr",
+    "too_big_inflated",
     "xor_with_key",
 ]
 
@@ -92,11 +93,11 @@ def xor_with_key(data: bytes, key: bytes) -> Union[bytes, bytearray]:
 
 
 def check_options(max_message_size: Optional[int], extensions: Sequence[Any]
-                  ) -> Tuple[int, Tuple[Any, ...], int]:
-    """Validate FrameParser options -> (limit, extensions, owned RSV bits).
+                  ) -> Tuple[int, Optional[PerMessageDeflate]]:
+    """Validate FrameParser options -> (limit, the agreed permessage-deflate parameters or None).
 
-    ``limit`` is ``max_message_size``, or 2**64 for None (no limit). What an
-    extension must provide: :class:`wsfast.extensions.Extension`.
+    ``limit`` is ``max_message_size``, or 2**64 for None (no limit). What
+    ``extensions`` may hold: :class:`wsfast.extensions.Extension`.
     """
     if max_message_size is None:
         limit = 1 << 64
@@ -108,29 +109,19 @@ def check_options(max_message_size: Optional[int], extensions: Sequence[Any]
         # 2**64 - 1 and up: no limit (the compiled parser keeps sizes in 64 bits)
         limit = max_message_size if max_message_size < (1 << 64) - 1 else 1 << 64
     exts = tuple(extensions)
-    owned = 0
     for ext in exts:
-        bits = getattr(ext, "rsv_bits", None)
-        if isinstance(bits, bool) or not isinstance(bits, int) or not bits or bits & ~RSV_ALL:
-            raise ValueError(f"extension {ext!r} must declare rsv_bits, a non-empty subset of 0x70")
-        if bits & owned:
-            raise ValueError(f"extension {ext!r} claims RSV bits another extension owns")
-        if not callable(getattr(ext, "decode", None)):
-            raise TypeError(f"extension {ext!r} has no decode() method")
-        owned |= bits
-    return limit, exts, owned
+        if not isinstance(ext, PerMessageDeflate):
+            raise TypeError(f"FrameParser implements permessage-deflate only (a PerMessageDeflate), "
+                            f"not {type(ext).__name__}")
+    if len(exts) > 1:
+        raise ValueError("permessage-deflate can be agreed once per connection")
+    return limit, (exts[0] if exts else None)
 
 
-def decode_extensions(extensions: Tuple[Any, ...], payload: bytes, rsv: int, fin: bool,
-                      room: Optional[int]) -> bytes:
-    """Undo the extensions that own bits of ``rsv`` on one frame's payload
-    (see :class:`wsfast.extensions.Extension`)."""
-    for ext in reversed(extensions):
-        if ext.rsv_bits & rsv:
-            payload = ext.decode(payload, rsv=rsv, fin=fin, max_size=room)
-            if type(payload) is not bytes:  # exact bytes: the compiled parser accepts no subclass
-                payload = bytes(payload)
-    return payload
+def too_big_inflated(limit: int) -> ProtocolError:
+    """The 1009 for a compressed message that inflates past the limit (both implementations)."""
+    return ProtocolError(CloseCode.MESSAGE_TOO_BIG,
+                         f"message inflates to more than the size limit ({limit} bytes)")
 
 
 # ---------------------------------------------------------------- events

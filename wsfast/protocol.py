@@ -58,6 +58,15 @@ later, whichever comes first.
 Cost per message: when a received chunk holds only data messages (the common
 case), :meth:`~Protocol.receive` hands the parser's event list over as is,
 after one integer comparison for control frames.
+
+Compression (permessage-deflate, RFC 7692) is negotiated by default
+(``compression="deflate"``; ``None`` turns it off, a
+:class:`~wsfast.extensions.permessage_deflate.DeflateOptions` tunes it).
+Once agreed (:attr:`~Protocol.deflate`), the parser inflates compressed
+messages and every ``send_*`` compresses messages of at least ``min_size``
+bytes; a message sent in fragments is compressed fragment by fragment,
+each flushed, and :meth:`~Protocol.send_fragments` compresses the whole
+message once and splits the result.
 """
 
 from __future__ import annotations
@@ -83,6 +92,12 @@ from .exceptions import (
     closed_error,
 )
 from .extensions import ClientExtension, ServerExtension
+from .extensions.permessage_deflate import (
+    Compression,
+    PerMessageDeflate,
+    client_extensions,
+    server_extensions,
+)
 from .handshake import ClientHandshake, ExtraHeaders, OriginPolicy, ServerHandshake, plain_response
 from .headers import HeadersLike
 from .http11 import MAX_HEADER_SIZE, MAX_HEADERS, Request, Response
@@ -189,11 +204,19 @@ def _control_payload(data: Union[bytes, str], what: str) -> bytes:
     return payload
 
 
-def encode_shared(message: Union[str, bytes]) -> bytes:
+def encode_shared(message: Union[str, bytes], deflate: Optional[PerMessageDeflate] = None) -> bytes:
     """``message`` as the frame :meth:`Protocol.send_encoded` takes: one final, unmasked TEXT
-    (str) or BINARY (bytes-like) frame, encoded once and queued on many server connections."""
+    (str) or BINARY (bytes-like) frame, encoded once and queued on many server connections.
+
+    ``deflate``: compressed for connections whose :meth:`Protocol.shared_key`
+    is ``deflate.shared_key`` (compressed on its own, RSV1 set).
+    """
     opcode = Opcode.TEXT if isinstance(message, str) else Opcode.BINARY
-    return _impl.active().encode_frame(opcode, message)  # type: ignore[no-any-return]
+    impl = _impl.active()
+    if deflate is None:
+        return impl.encode_frame(opcode, message)  # type: ignore[no-any-return]
+    payload = message.encode("utf-8") if isinstance(message, str) else message
+    return impl.encode_frame(opcode, impl.Compressor(deflate).compress(payload), rsv1=True)  # type: ignore[no-any-return]
 
 
 def _truncate_utf8(text: str, limit: int) -> str:
@@ -301,6 +324,7 @@ class Protocol:
         self._close_reason = ""
         self._close_timed_out = False
         self._fragmenting = 0  # opcode of the message we are sending in fragments (0: none)
+        self._fragment_compressed = False  # ...and whether its fragments are compressed
         self._pings: Dict[bytes, float] = {}  # payloads of our pings waiting for a pong -> sent at
         self._acked: List[Tuple[bytes, float]] = []  # (payload, round trip) answered, not yet collected
         self._keepalive_ping: Optional[bytes] = None
@@ -310,6 +334,9 @@ class Protocol:
         self.handshake_exc: Optional[Exception] = None
         self.subprotocol: Optional[str] = None
         self.extensions: List[Any] = []
+        self.deflate: Optional[PerMessageDeflate] = None  # the agreed permessage-deflate parameters
+        self._compressor: Any = None  # set when we compress what we send
+        self._min_size = 0
 
     # -- properties
 
@@ -719,21 +746,33 @@ class Protocol:
             raise TypeError(f"a text message must be str, not {type(data).__name__}")
         if opcode == Opcode.BINARY and isinstance(data, str):
             raise TypeError("a binary message must be bytes, not str")
-        frames = self._impl.encode_message(opcode, data, mask=self._mask, fragment_size=fragment_size)
+        compressor = self._compressor
+        if compressor is not None:
+            size = len(data.encode("utf-8")) if isinstance(data, str) else len(memoryview(data).cast("B"))
+            if size < self._min_size:
+                compressor = None
         self._check_data()
-        self._out += frames
+        self._out += self._impl.encode_message(opcode, data, mask=self._mask, fragment_size=fragment_size,
+                                               compressor=compressor)
 
     def send_encoded(self, frame: bytes) -> None:
         """Queue one pre-encoded data frame, the same bytes object for many connections (broadcast).
 
         ``frame`` must be a complete, final, unmasked TEXT or BINARY frame (as
         :func:`encode_shared` makes); only a server sends unmasked
-        frames. Raises ConnectionClosed/InvalidState like the other ``send_*``.
+        frames. A compressed frame (RSV1) is accepted where permessage-deflate
+        was agreed and we reset our compressor after every message (no context
+        takeover on our side): it must then be compressed on its own, with a
+        window of at most ``deflate.local_max_window_bits`` (a
+        ``Compressor`` for the same ``deflate.shared_key`` makes it).
+        Raises ConnectionClosed/InvalidState like the other ``send_*``.
         """
         if self.is_client:
             raise InvalidState("a client masks every frame with a fresh key: it cannot share frames")
-        if type(frame) is not bytes or len(frame) < 2 or frame[0] not in (0x81, 0x82) or frame[1] & 0x80:
-            raise ValueError("send_encoded() takes one final, unmasked TEXT or BINARY frame as bytes")
+        if type(frame) is not bytes or len(frame) < 2 or frame[1] & 0x80 or frame[0] not in (
+                (0x81, 0x82, 0xC1, 0xC2) if self._shares_compressed() else (0x81, 0x82)):
+            raise ValueError("send_encoded() takes one final, unmasked TEXT or BINARY frame as bytes "
+                             "(compressed only where our compressor keeps no context)")
         if self._state is not _OPEN or self._fragmenting or self._held_close is not None:
             self._check_data()
             if self._held_close is not None:
@@ -748,23 +787,56 @@ class Protocol:
         return (self._state is _OPEN and not self._out and not self._fragmenting
                 and self._held_close is None and not self.is_client)
 
+    def _shares_compressed(self) -> bool:
+        deflate = self.deflate
+        return deflate is not None and deflate.shared_key is not None
+
+    def shared_key(self, size: int) -> Optional[Tuple[int, ...]]:
+        """How this connection can take a message of ``size`` bytes encoded for many (broadcast).
+
+        ``()``: the plain frame (no compression agreed, or a message under
+        ``min_size``); a ``(window bits, memLevel, level)`` tuple: the frame
+        compressed on its own with those settings (we keep no compression
+        context: connections with equal keys take the same bytes); None: it
+        must encode the message itself with :meth:`send` (a client masks every
+        frame with a fresh key; a compressor that keeps context must see every
+        message).
+        """
+        if self.is_client:
+            return None
+        if self._compressor is None or size < self._min_size:
+            return ()
+        return self.deflate.shared_key  # type: ignore[union-attr]
+
     def _check_data(self) -> None:
         self._check_open()
         if self._fragmenting:
             raise InvalidState("a fragmented message is being sent: finish it with send_continuation()")
 
     def _fragment(self, opcode: int, payload: bytes, fin: bool) -> None:
-        self._out.append(self._encode(opcode, payload, fin=fin, mask=self._mask))
-        if opcode != Opcode.CONTINUATION:
+        first = opcode != Opcode.CONTINUATION
+        if first:
+            self._fragment_compressed = self._compressor is not None
+        if self._fragment_compressed:
+            # every fragment of a compressed message is compressed (and flushed) in turn
+            payload = self._compressor.compress(payload, fin)
+        self._out.append(self._encode(opcode, payload, fin=fin, mask=self._mask,
+                                      rsv1=first and self._fragment_compressed))
+        if first:
             self._fragmenting = opcode
         if fin:
             self._fragmenting = 0
+            self._fragment_compressed = False
 
     def _send_data(self, b0: int, payload: bytes) -> None:
+        compressor = self._compressor
+        if compressor is not None and len(payload) >= self._min_size:
+            payload = compressor.compress(payload)
+            b0 |= 0x40
         if self._mask is None and len(payload) > _JOIN_LIMIT:
             self._out += (_header(b0, len(payload)), payload)
         else:
-            self._out.append(self._encode(b0 & 0x0F, payload, mask=self._mask))
+            self._out.append(self._encode(b0 & 0x0F, payload, mask=self._mask, rsv1=b0 & 0x40))
 
     def ping(self, data: Union[None, bytes, str] = None) -> bytes:
         """Queue a ping; returns its payload (None: 4 fresh random bytes; str is sent as UTF-8).
@@ -888,6 +960,12 @@ class Protocol:
 
     def _open(self, trailing: bytes, extensions: Sequence[Any]) -> None:
         """The handshake succeeded: start framing, keepalive, and parse what followed the head."""
+        for ext in extensions:
+            if isinstance(ext, PerMessageDeflate):
+                self.deflate = ext
+                self._min_size = ext.min_size
+                if ext.compresses:
+                    self._compressor = self._impl.Compressor(ext)
         parser = self._impl.FrameParser(client=self.is_client, max_message_size=self.max_message_size,
                                         extensions=tuple(extensions))
         self._parser = parser
@@ -912,8 +990,12 @@ class ServerProtocol(Protocol):
 
     Handshake policy options: those of :class:`wsfast.handshake.ServerHandshake`
     (``origins``, ``subprotocols``, ``select_subprotocol``, ``extensions``,
-    ``extra_headers``, ``max_header_size``, ``max_headers``), or a shared
-    ``handshake`` object (a server shares one across its connections).
+    ``extra_headers``, ``max_header_size``, ``max_headers``) and
+    ``compression`` (``"deflate"``, the default: answer permessage-deflate
+    offers; ``None``: never; or
+    :class:`~wsfast.extensions.permessage_deflate.DeflateOptions`), or a
+    shared ``handshake`` object (a server shares one across its connections;
+    its extensions decide, and ``compression`` is not used).
 
     Every complete request head is reported as a :class:`~wsfast.http11.Request`
     event — an upgrade or not (a health check) — and the caller answers it:
@@ -935,6 +1017,7 @@ class ServerProtocol(Protocol):
         subprotocols: Sequence[str] = (),
         select_subprotocol: Optional[Callable[[List[str]], Optional[str]]] = None,
         extensions: Sequence[ServerExtension] = (),
+        compression: Compression = "deflate",
         extra_headers: ExtraHeaders = None,
         max_header_size: int = MAX_HEADER_SIZE,
         max_headers: int = MAX_HEADERS,
@@ -944,7 +1027,8 @@ class ServerProtocol(Protocol):
         super().__init__(**options)
         if handshake is None:
             handshake = ServerHandshake(origins=origins, subprotocols=subprotocols,
-                                        select_subprotocol=select_subprotocol, extensions=extensions,
+                                        select_subprotocol=select_subprotocol,
+                                        extensions=server_extensions(compression, extensions),
                                         extra_headers=extra_headers, max_header_size=max_header_size,
                                         max_headers=max_headers)
         self.handshake = handshake
@@ -1056,8 +1140,11 @@ class ClientProtocol(Protocol):
     ``uri`` is ``ws://host[:port]/path`` or ``wss://...`` (TLS is the I/O layer's
     job; the URI only shapes the request). Handshake options: ``origin``,
     ``subprotocols`` (offered in this order), ``extensions``
-    (:class:`~wsfast.extensions.ClientExtension`), ``extra_headers``, ``key`` (for
-    tests; default 16 random bytes), ``max_header_size``, ``max_headers``.
+    (:class:`~wsfast.extensions.ClientExtension`), ``compression``
+    (``"deflate"``, the default: offer permessage-deflate; ``None``: don't; or
+    :class:`~wsfast.extensions.permessage_deflate.DeflateOptions`),
+    ``extra_headers``, ``key`` (for tests; default 16 random bytes),
+    ``max_header_size``, ``max_headers``.
     A server response that does not accept us gives a :class:`HandshakeFailed`
     event whose error names the mismatch; a 101 gives a ``Response`` event and OPEN.
     """
@@ -1071,6 +1158,7 @@ class ClientProtocol(Protocol):
         origin: Optional[str] = None,
         subprotocols: Sequence[str] = (),
         extensions: Sequence[ClientExtension] = (),
+        compression: Compression = "deflate",
         extra_headers: Optional[HeadersLike] = None,
         key: Optional[str] = None,
         max_header_size: int = MAX_HEADER_SIZE,
@@ -1078,7 +1166,8 @@ class ClientProtocol(Protocol):
         **options: Any,
     ) -> None:
         super().__init__(**options)
-        self.handshake = ClientHandshake(uri, origin=origin, subprotocols=subprotocols, extensions=extensions,
+        self.handshake = ClientHandshake(uri, origin=origin, subprotocols=subprotocols,
+                                         extensions=client_extensions(compression, extensions),
                                          extra_headers=extra_headers, key=key,
                                          max_header_size=max_header_size, max_headers=max_headers)
         self.request: Request = self.handshake.request

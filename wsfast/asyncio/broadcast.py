@@ -20,14 +20,21 @@ ahead of it) and collects the transports; the second pass is the floor,
 one ``transport.write(frame)`` each. Connections with output queued ahead
 keep their order through the protocol's queue.
 
-A client connection masks every frame with a fresh key, so it cannot share a
-frame: broadcasting to client connections sends each its own.
+With permessage-deflate, a message is compressed once for every group of
+connections whose compressor keeps no context between messages (no context
+takeover on our side, e.g. ``DeflateOptions(server_no_context_takeover=True)``)
+and has the same window, memLevel and level: they all take the same
+compressed frame. A connection whose compressor keeps context must compress
+the message itself (its peer's window depends on every message it was sent),
+and messages under ``min_size`` share the plain frame. A client connection
+masks every frame with a fresh key, so it cannot share a frame either: each
+gets its own (:meth:`~wsfast.protocol.Protocol.shared_key` says which way).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Tuple, Union
 
 from .._twin_helpers import as_bytes
 from ..exceptions import WebSocketError
@@ -47,24 +54,36 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
     Returns how many connections it was written to; the others were skipped
     (see the module docstring). TypeError for anything but str or bytes-like.
     """
-    if not isinstance(message, str):
+    if isinstance(message, str):
+        size = len(message) if message.isascii() else len(message.encode("utf-8"))
+    else:
         message = as_bytes(message, "broadcast() message", "str or a bytes-like object")
-    direct: List[Any] = []  # transports the shared frame goes to as it is
-    others: List[Connection] = []  # everyone else: queued output, clients, or skipped
+        size = len(message)
+    # transports each shared frame goes to as it is, by shared key: () for the plain frame, or
+    # the compression settings of connections that keep no compression context
+    direct: Dict[Tuple[int, ...], List[Any]] = {}
+    others: List[Connection] = []  # everyone else: queued output, own compressors, clients, skipped
     for conn in connections:
-        if conn.protocol.writes_encoded_now() and not conn._writing_paused:
-            direct.append(conn.transport)
+        protocol = conn.protocol
+        key = protocol.shared_key(size)
+        if key is not None and protocol.writes_encoded_now() and not conn._writing_paused:
+            group = direct.get(key)
+            if group is None:
+                group = direct[key] = []
+            group.append(conn)
         else:
             others.append(conn)
-    shared: Optional[bytes] = None  # encoded on first use: nothing to do for an empty audience
-    sent = 0
-    if direct:
-        shared = encode_shared(message)
-        for transport in direct:
-            if not transport.is_closing():  # a failed write: connection_lost is on its way
-                transport.write(shared)
-                sent += 1
-    skipped = len(direct) - sent
+    shared: Dict[Tuple[int, ...], bytes] = {}  # each encoded on first use
+    sent = skipped = 0
+    for key, group in direct.items():
+        frame = shared[key] = encode_shared(message, group[0].protocol.deflate if key else None)
+        for conn in group:
+            transport = conn.transport
+            if transport is None or transport.is_closing():  # a failed write: connection_lost is coming
+                skipped += 1
+                continue
+            transport.write(frame)
+            sent += 1
     for conn in others:
         protocol = conn.protocol
         transport = conn.transport
@@ -73,12 +92,14 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
             skipped += 1
             continue
         try:
-            if protocol.is_client:
-                protocol.send(message)
+            key = protocol.shared_key(size)
+            if key is None:
+                protocol.send(message)  # a client, or a compressor that keeps context
             else:
-                if shared is None:
-                    shared = encode_shared(message)
-                protocol.send_encoded(shared)  # behind what is queued: the order is kept
+                queued = shared.get(key)
+                if queued is None:
+                    queued = shared[key] = encode_shared(message, protocol.deflate if key else None)
+                protocol.send_encoded(queued)  # behind what is queued: the order is kept
         except WebSocketError:  # e.g. in the middle of a fragmented send: this one waits for next time
             skipped += 1
             continue

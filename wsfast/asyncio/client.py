@@ -20,6 +20,7 @@ from typing import Any, Dict, Generator, Optional, Sequence, Union, cast
 
 from .. import _defaults
 from ..exceptions import InvalidMessage
+from ..extensions.permessage_deflate import Compression
 from ..headers import HeadersLike
 from ..http11 import Response
 from ..protocol import ClientProtocol, HandshakeFailed, Implementation
@@ -70,9 +71,12 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
     (default 16), ``write_limit`` (32 KiB, or ``(high, low)``), ``ping_interval`` /
     ``ping_timeout`` (default 20 s / 20 s),
     ``open_timeout`` (TCP + TLS + handshake, default 10 s), ``close_timeout``
-    (default 10 s), ``ssl`` (an SSLContext, or True for the default one; wss://
-    implies it), ``server_hostname``, ``logger``, ``implementation`` ("c" /
-    "python"). Anything else (``sock``, ``local_addr``, ``family``...) goes to
+    (default 10 s), ``compression`` (``"deflate"``: offer permessage-deflate,
+    the default; ``None``: don't; or a
+    :class:`~wsfast.extensions.permessage_deflate.DeflateOptions`), ``ssl``
+    (an SSLContext, or True for the default one; wss:// implies it),
+    ``server_hostname``, ``logger``, ``implementation`` ("c" / "python").
+    Anything else (``sock``, ``local_addr``, ``family``...) goes to
     ``loop.create_connection``. A refused handshake raises the
     :class:`wsfast.exceptions.InvalidHandshake` subclass that names the problem
     (``InvalidStatus`` for a non-101 answer); an open that takes too long,
@@ -102,6 +106,7 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
         ping_timeout: Optional[float] = _defaults.PING_TIMEOUT,
         open_timeout: Optional[float] = _defaults.OPEN_TIMEOUT,
         close_timeout: Optional[float] = _defaults.CLOSE_TIMEOUT,
+        compression: Compression = "deflate",
         ssl: Union[None, bool, ssl_module.SSLContext] = None,
         server_hostname: Optional[str] = None,
         logger: Union[None, str, logging.Logger] = None,
@@ -125,7 +130,7 @@ class connect:  # noqa: N801 - used as a function, like websockets' connect
         self._protocol_options: Dict[str, Any] = dict(
             origin=origin, subprotocols=subprotocols, extra_headers=extra_headers,
             max_message_size=max_message_size, ping_interval=ping_interval, ping_timeout=ping_timeout,
-            close_timeout=close_timeout, hold_failure=True, impl=implementation)
+            close_timeout=close_timeout, hold_failure=True, impl=implementation, compression=compression)
         if logger is None:
             logger = logging.getLogger("wsfast.asyncio.client")
         elif isinstance(logger, str):

@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable, Generator, List, Optional, Sequence
 from .. import _defaults
 from ..enums import CloseCode
 from ..exceptions import ConnectionClosed
+from ..extensions.permessage_deflate import Compression, server_extensions
 from ..handshake import ExtraHeaders, OriginPolicy, ServerHandshake
 from ..headers import HeadersLike
 from ..http11 import MAX_HEADER_SIZE, Request, Response
@@ -197,6 +198,7 @@ class Server:
         extra_headers: ExtraHeaders = None,
         process_request: Optional[ProcessRequest] = None,
         max_header_size: int = MAX_HEADER_SIZE,
+        compression: Compression = "deflate",
         logger: Union[None, str, logging.Logger] = None,
         implementation: Implementation = None,
         ssl: Optional[ssl_module.SSLContext] = None,
@@ -228,6 +230,7 @@ class Server:
         self.logger = logger
         self.handshake = ServerHandshake(origins=origins, subprotocols=subprotocols,
                                          select_subprotocol=select_subprotocol, extra_headers=extra_headers,
+                                         extensions=server_extensions(compression),
                                          max_header_size=max_header_size)
         # every connection of this server runs on one loop, and the parser copies what it keeps:
         # one read buffer serves them all
@@ -358,6 +361,9 @@ class serve:  # noqa: N801 - used as a function, like websockets' serve
     ``select_subprotocol``, ``extra_headers``, ``process_request(ws, request)``
     (sync or async; return a Response — e.g. ``ws.respond(200, "OK")`` — to
     answer with plain HTTP instead of upgrading), ``max_header_size``,
+    ``compression`` (``"deflate"``: answer permessage-deflate offers, the
+    default; ``None``: never; or a
+    :class:`~wsfast.extensions.permessage_deflate.DeflateOptions`),
     ``logger``, ``implementation`` ("c" / "python": force a hot path).
 
     Deployment options:

@@ -23,31 +23,23 @@ RSV_ALL = RSV1 | RSV2 | RSV3
 
 
 class Extension(Protocol):
-    """What FrameParser(extensions=...) expects of a negotiated extension.
+    """What FrameParser(extensions=...) accepts: the agreed permessage-deflate parameters.
 
-    - ``rsv_bits``: the RSV bits it owns, as they appear in the first header
-      byte (``RSV1`` = 0x40 for permessage-deflate). Bits no extension owns are
-      a protocol error (1002), and so is an owned bit on a control frame or on a
-      continuation frame: extensions are per message (RFC 7692 section 6.1),
-      the bits are read from the first frame of a data message.
-    - ``decode(payload, *, rsv, fin, max_size) -> bytes``: called once per
-      complete, unmasked frame of a message whose first frame set one of its
-      bits, in wire order (``fin`` is True on the last frame), with ``rsv`` =
-      the message's RSV bits and ``max_size`` = how many decoded bytes the
-      message may still grow by (None for no limit). It returns the decoded
-      bytes; it should stop after ``max_size + 1`` bytes (decompressors take an
-      output bound), since the parser raises 1009 for anything longer, and it
-      raises ProtocolError for a payload it cannot decode. Extensions decode in
-      reverse order of the ``extensions`` sequence (the last one applied by the
-      sender is undone first). Text is UTF-8-validated after decoding.
-
-    The frame-size limit is checked on wire bytes from the header, before any
-    payload is buffered; the decoded size is checked after each decode call.
+    The parser implements the one extension deployed in practice,
+    permessage-deflate (RFC 7692), itself: a message whose first frame has
+    RSV1 set is inflated as its payload arrives, straight into the message's
+    buffer, its size limit checked while inflating (never after), its text
+    validated as it lands. ``extensions`` is empty (RSV1 is then a protocol
+    error, 1002) or holds one
+    :class:`~wsfast.extensions.permessage_deflate.PerMessageDeflate` from the
+    handshake; its ``remote_*`` fields say how the peer compresses. RSV1 on a
+    control frame or a continuation frame, and RSV2/RSV3 always, are protocol
+    errors (1002).
     """
 
     rsv_bits: int
-
-    def decode(self, payload: bytes, *, rsv: int, fin: bool, max_size: Optional[int]) -> bytes: ...
+    remote_max_window_bits: int
+    remote_no_context_takeover: bool
 
 
 class ServerExtension(Protocol):

@@ -1,0 +1,433 @@
+"""permessage-deflate's data path (RFC 7692 section 7.2) in the frame parser and writer.
+
+Every test runs on the compiled parser with zlib's C API ("c"), the compiled
+parser on Python's zlib module (what a build without zlib does: "c-pyzlib")
+and the pure-Python twin ("python"). Python's zlib module is the independent
+reference: it compresses what the parser must inflate, and inflates what our
+compressor makes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, List, Optional
+
+import pytest
+from frames_helpers import KEY, feed_all, raw_frame, split_at
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wsfast import ProtocolError
+from wsfast.extensions import RSV1
+from wsfast.extensions.permessage_deflate import PerMessageDeflate
+
+KINDS = ["c", "c-pyzlib", "python"]
+TAIL = b"\x00\x00\xff\xff"
+
+
+@pytest.fixture(params=KINDS)
+def dimpl(request):
+    """An implementation, with the compiled one also run on Python's zlib module."""
+    from conftest import load_impl
+
+    kind = request.param
+    impl = load_impl("python" if kind == "python" else "c")
+    if kind == "c-pyzlib":
+        from wsfast import _frames_c
+
+        _frames_c._use_python_zlib(True)
+        request.addfinalizer(lambda: _frames_c._use_python_zlib(False))
+    return impl
+
+
+def agreed(**kw: Any) -> PerMessageDeflate:
+    return PerMessageDeflate(**kw)
+
+
+def reference_compressor(bits: int = 15, level: int = 6, mem_level: int = 8) -> Any:
+    return zlib.compressobj(level, zlib.DEFLATED, -bits, mem_level)
+
+
+def ref_deflate(c: Any, data: bytes) -> bytes:
+    """One message compressed by Python's zlib, flush marker removed (RFC 7692 7.2.1)."""
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(TAIL)
+    return out[:-4]
+
+
+def ref_inflate(d: Any, payload: bytes) -> bytes:
+    return d.decompress(payload + TAIL)
+
+
+def messages_of(events: List[Any]) -> List[Any]:
+    return [e.data for e in events]
+
+
+# ---------------------------------------------------------------- RFC 7692 section 7.2.3
+
+
+RFC_EXAMPLES = [
+    # 7.2.3.1: one compressed block; and the same message in two fragments
+    ("c107f248cdc9c90700", ["Hello"]),
+    ("4103f248cd" "8004c9c90700", ["Hello"]),
+    # 7.2.3.2: the second message refers back to the first (context takeover)
+    ("c107f248cdc9c90700" "c105f200110000", ["Hello", "Hello"]),
+    # 7.2.3.3: a stored (uncompressed) block
+    ("c10b000500faff48656c6c6f00", ["Hello"]),
+    # 7.2.3.4: a block with BFINAL set, then one octet of padding
+    ("c108f348cdc9c9070000", ["Hello"]),
+    # 7.2.3.5: two blocks in one message
+    ("c10df24805000000ffffcac9c90700", ["Hello"]),
+]
+
+
+@pytest.mark.parametrize("wire_hex, expected", RFC_EXAMPLES)
+def test_rfc7692_examples_decode(dimpl, wire_hex, expected):
+    wire = bytes.fromhex(wire_hex)
+    for chunks in ([wire], [wire[i:i + 1] for i in range(len(wire))]):
+        parser = dimpl.FrameParser(client=True, extensions=[agreed()])
+        events, error, _ = feed_all(parser, chunks)
+        assert error is None and messages_of(events) == expected
+
+
+def test_rfc7692_examples_encode_byte_for_byte(dimpl):
+    # 7.2.3.1 and 7.2.3.2 (zlib never makes the stored-block or two-block forms of the others)
+    compressor = dimpl.Compressor(agreed())
+    assert compressor.compress(b"Hello") == bytes.fromhex("f248cdc9c90700")
+    assert compressor.compress(b"Hello") == bytes.fromhex("f200110000")
+    assert dimpl.encode_message(1, "Hello", compressor=dimpl.Compressor(agreed())) == [
+        bytes.fromhex("c107f248cdc9c90700")]
+    # without context takeover every message is compressed on its own
+    alone = dimpl.Compressor(agreed(local_no_context_takeover=True))
+    assert [alone.compress(b"Hello") for _ in range(3)] == [bytes.fromhex("f248cdc9c90700")] * 3
+
+
+def test_empty_message(dimpl):
+    compressor = dimpl.Compressor(agreed())
+    assert compressor.compress(b"") == b"\x00"  # RFC 7692 7.2.3.6
+    parser = dimpl.FrameParser(extensions=[agreed()])
+    wire = raw_frame(1, b"\x00", rsv=RSV1) + raw_frame(2, b"\x00", rsv=RSV1)
+    assert parser.feed(wire) == [dimpl.TextMessage(""), dimpl.BinaryMessage(b"")]
+
+
+# ---------------------------------------------------------------- limits while inflating
+
+
+@pytest.mark.parametrize("limit", [0, 1, 100, 65536, 300000])
+def test_limit_is_exact(dimpl, limit):
+    for size, ok in ((limit, True), (limit + 1, False)):
+        payload = ref_deflate(reference_compressor(), b"a" * size)
+        parser = dimpl.FrameParser(extensions=[agreed()], max_message_size=limit)
+        events, error, _ = feed_all(parser, [raw_frame(2, payload, rsv=RSV1)])
+        if ok:
+            assert error is None and messages_of(events) == [b"a" * size]
+        else:
+            assert error is not None and error.close_code == 1009
+            assert error.reason == f"message inflates to more than the size limit ({limit} bytes)"
+
+
+def test_limit_counts_every_fragment(dimpl):
+    c = reference_compressor()
+    packed = ref_deflate(c, b"x" * 5000)
+    wire = b"".join(raw_frame(2 if i == 0 else 0, packed[i:i + 7], rsv=RSV1 if i == 0 else 0,
+                              fin=i + 7 >= len(packed)) for i in range(0, len(packed), 7))
+    parser = dimpl.FrameParser(extensions=[agreed()], max_message_size=4999)
+    events, error, _ = feed_all(parser, [wire])
+    assert error is not None and error.close_code == 1009
+    parser = dimpl.FrameParser(extensions=[agreed()], max_message_size=5000)
+    assert messages_of(parser.feed(wire)) == [b"x" * 5000]
+
+
+def test_compressed_wire_size_is_not_the_limit(dimpl):
+    # 4,000 random bytes do not compress: the frame is longer than the message, which fits
+    import random
+
+    data = random.Random(7).randbytes(4000)
+    packed = ref_deflate(reference_compressor(), data)
+    assert len(packed) > 4000
+    parser = dimpl.FrameParser(extensions=[agreed()], max_message_size=4000)
+    assert messages_of(parser.feed(raw_frame(2, packed, rsv=RSV1))) == [data]
+
+
+def test_bomb_stops_at_the_limit(dimpl):
+    # 64 MiB of zeros in ~64 KiB; the parser stops inflating after limit + 1 bytes
+    bomb = ref_deflate(reference_compressor(level=9), bytes(64 << 20))
+    assert len(bomb) < 100_000
+    wire = raw_frame(2, bomb, rsv=RSV1)
+    for chunks in ([wire], split_at(wire, [50, 1000, 30000])):
+        parser = dimpl.FrameParser(extensions=[agreed()], max_message_size=1 << 20)
+        events, error, index = feed_all(parser, chunks)
+        assert error is not None and error.close_code == 1009 and events == []
+
+
+def test_bomb_in_text_is_checked_as_it_inflates(dimpl):
+    # invalid UTF-8 right at the start is found before the size limit
+    packed = ref_deflate(reference_compressor(), b"\xff" + bytes(10 << 20))
+    parser = dimpl.FrameParser(extensions=[agreed()], max_message_size=1 << 20)
+    events, error, _ = feed_all(parser, [raw_frame(1, packed, rsv=RSV1)])
+    assert error is not None and error.close_code == 1007
+
+
+# ---------------------------------------------------------------- corrupt data and odd streams
+
+
+@pytest.mark.parametrize("payload", [
+    b"\xff\xff\xff",  # invalid block type
+    b"\x00\x05\x00\x00\x00",  # stored block with a bad length check
+    bytes.fromhex("f248cdc9c90700") + b"\x07",  # garbage after a good block
+])
+def test_corrupt_stream_is_1007(dimpl, payload):
+    parser = dimpl.FrameParser(extensions=[agreed()])
+    events, error, _ = feed_all(parser, [raw_frame(2, payload, rsv=RSV1)])
+    assert error is not None and error.close_code == 1007
+    assert error.reason.startswith("invalid compressed data: ")
+    assert parser.failed
+
+
+def test_distance_too_far_back_for_the_window(dimpl):
+    # a window of 9 bits agreed, a stream that refers 20,000 bytes back (zlib notices once the
+    # bytes referred to are out of the current call's output: every implementation inflates in
+    # the same steps, so all of them refuse it at the same place)
+    import random
+
+    block = random.Random(1).randbytes(20000)
+    data = block + block[:1000]
+    c = reference_compressor(bits=15)
+    parser = dimpl.FrameParser(extensions=[agreed(remote_max_window_bits=9)])
+    events, error, _ = feed_all(parser, [raw_frame(2, ref_deflate(c, data), rsv=RSV1)])
+    assert error is not None and error.close_code == 1007 and "too far back" in error.reason
+
+
+def test_window_8_streams_inflate(dimpl):
+    # zlib cannot compress with 8 bits, but it can inflate; a stored block stands in for a peer's
+    payload = b"\x00\x05\x00\xfa\xffHello\x00"
+    parser = dimpl.FrameParser(extensions=[agreed(remote_max_window_bits=8)])
+    assert messages_of(parser.feed(raw_frame(1, payload, rsv=RSV1))) == ["Hello"]
+
+
+def test_no_compressor_for_an_8_bit_window(dimpl):
+    with pytest.raises(ValueError, match="8 bits"):
+        dimpl.Compressor(agreed(local_max_window_bits=8))
+
+
+def test_data_after_a_final_block_is_ignored_and_context_is_kept(dimpl):
+    # message 1 ends its deflate stream (BFINAL) with garbage after; message 2 is a new stream
+    # that refers back to message 1's output (context takeover, RFC 7692 7.2.3.4)
+    first = b"context to refer back to, " * 3
+    fin = zlib.compressobj(6, zlib.DEFLATED, -15)
+    msg1 = fin.compress(first) + fin.flush(zlib.Z_FINISH) + b"\x00 ignored"
+    again = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=first)
+    msg2 = ref_deflate(again, first[:40])
+    assert len(msg2) < 20  # it really refers back
+    wire = raw_frame(2, msg1, rsv=RSV1) + raw_frame(2, msg2, rsv=RSV1) + raw_frame(2, b"plain")
+    for chunks in ([wire], [wire[i:i + 3] for i in range(0, len(wire), 3)]):
+        parser = dimpl.FrameParser(extensions=[agreed()])
+        events, error, _ = feed_all(parser, chunks)
+        assert error is None and messages_of(events) == [first, first[:40], b"plain"]
+    # without context takeover the peer may not refer back: the new stream starts empty
+    parser = dimpl.FrameParser(extensions=[agreed(remote_no_context_takeover=True)])
+    events, error, _ = feed_all(parser, [wire])
+    assert error is not None and error.close_code == 1007
+
+
+def test_uncompressed_messages_between_compressed_ones(dimpl):
+    c = reference_compressor()
+    wire = (raw_frame(1, ref_deflate(c, b"one two three"), rsv=RSV1) + raw_frame(1, b"plain")
+            + raw_frame(1, ref_deflate(c, b"one two three four"), rsv=RSV1))
+    parser = dimpl.FrameParser(extensions=[agreed()])
+    assert messages_of(parser.feed(wire)) == ["one two three", "plain", "one two three four"]
+
+
+def test_control_frames_inside_a_compressed_message(dimpl):
+    packed = ref_deflate(reference_compressor(), b"fragmented " * 50)
+    wire = (raw_frame(1, packed[:10], rsv=RSV1, fin=False) + raw_frame(9, b"ping")
+            + raw_frame(0, packed[10:20], fin=False) + raw_frame(10, b"pong") + raw_frame(0, packed[20:]))
+    parser = dimpl.FrameParser(extensions=[agreed()])
+    assert parser.feed(wire) == [dimpl.Ping(b"ping"), dimpl.Pong(b"pong"),
+                                 dimpl.TextMessage("fragmented " * 50)]
+
+
+def test_empty_final_fragment_brings_the_marker_alone(dimpl):
+    packed = ref_deflate(reference_compressor(), b"abc" * 100)
+    wire = raw_frame(2, packed, rsv=RSV1, fin=False) + raw_frame(0, b"")
+    parser = dimpl.FrameParser(extensions=[agreed()])
+    assert messages_of(parser.feed(wire)) == [b"abc" * 100]
+
+
+def test_large_masked_messages_cross_the_scratch_buffer(dimpl):
+    import random
+
+    rng = random.Random(3)
+    data = bytes(rng.choice(b"abcdefgh ") for _ in range(600_000))
+    packed = ref_deflate(reference_compressor(), data)
+    assert len(packed) > 2 * 65536
+    wire = raw_frame(2, packed, rsv=RSV1)
+    for cuts in ([], [100, 70000, 140000], list(range(1, len(wire), 50000))):
+        parser = dimpl.FrameParser(extensions=[agreed()], max_message_size=None)
+        assert messages_of(feed_all(parser, split_at(wire, cuts))[0]) == [data]
+
+
+# ---------------------------------------------------------------- round trips (hypothesis)
+
+
+message_st = st.one_of(
+    st.text(max_size=300).map(lambda t: t.encode("utf-8")),
+    st.binary(max_size=300),
+    st.sampled_from([b"{\"id\": 1, \"type\": \"update\", \"value\": 3.25}" * 20, bytes(5000), b"ab" * 3000]),
+)
+
+
+def fragments(payload: bytes, cuts: List[int]) -> List[bytes]:
+    return split_at(payload, cuts) if payload else [b""]
+
+
+def build_wire(parts: List[bytes], opcode: int, key: Optional[bytes]) -> bytes:
+    frames = []
+    for i, part in enumerate(parts):
+        frames.append(raw_frame(opcode if i == 0 else 0, part, rsv=RSV1 if i == 0 else 0,
+                                fin=i == len(parts) - 1, key=key))
+    return b"".join(frames)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(st.tuples(message_st, st.booleans()), min_size=1, max_size=6),
+       takeover=st.booleans(), bits=st.integers(9, 15), server=st.booleans(), data=st.data())
+def test_parser_inflates_what_python_zlib_compressed(dimpl, messages, takeover, bits, server, data):
+    params = agreed(remote_no_context_takeover=not takeover, remote_max_window_bits=bits)
+    c = reference_compressor(bits=bits)
+    wire = []
+    expected = []
+    for payload, text in messages:
+        if not takeover:
+            c = reference_compressor(bits=bits)
+        if text:
+            try:
+                expected.append(payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                text = False
+        if not text:
+            expected.append(payload)
+        packed = ref_deflate(c, payload)
+        cuts = data.draw(st.lists(st.integers(0, len(packed)), max_size=4))
+        wire.append(build_wire(fragments(packed, cuts), 1 if text else 2, KEY if server else None))
+    stream = b"".join(wire)
+    reads = data.draw(st.lists(st.integers(0, len(stream)), max_size=8))
+    parser = dimpl.FrameParser(client=not server, extensions=[params], max_message_size=None)
+    events, error, _ = feed_all(parser, split_at(stream, reads))
+    assert error is None and messages_of(events) == expected
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(message_st, min_size=1, max_size=6), takeover=st.booleans(),
+       bits=st.integers(9, 15), level=st.integers(-1, 9), mem_level=st.integers(1, 9),
+       fragment=st.one_of(st.none(), st.integers(1, 400)), data=st.data())
+def test_python_zlib_inflates_what_we_compress(dimpl, messages, takeover, bits, level, mem_level, fragment,
+                                               data):
+    params = agreed(local_no_context_takeover=not takeover, local_max_window_bits=bits, level=level,
+                    mem_level=mem_level)
+    compressor = dimpl.Compressor(params)
+    d = zlib.decompressobj(wbits=-bits)
+    for payload in messages:
+        if not takeover:
+            d = zlib.decompressobj(wbits=-bits)
+        if data.draw(st.booleans()):  # a message sent in fragments, each compressed in turn
+            pieces = split_at(payload, data.draw(st.lists(st.integers(0, len(payload)), max_size=3)))
+            packed = b"".join(compressor.compress(p, i == len(pieces) - 1) for i, p in enumerate(pieces))
+        else:
+            frames = dimpl.encode_message(2, payload, fragment_size=fragment, compressor=compressor)
+            assert frames[0][0] & 0xF0 == (0xC0 if len(frames) == 1 else 0x40)
+            packed = b"".join(strip_header(f) for f in frames)
+        assert ref_inflate(d, packed) == payload
+
+
+def strip_header(frame: bytes) -> bytes:
+    n = frame[1] & 0x7F
+    return frame[2 + (2 if n == 126 else 8 if n == 127 else 0):]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(message_st, min_size=1, max_size=5), takeover=st.booleans(), bits=st.integers(9, 15),
+       level=st.integers(0, 9), data=st.data())
+def test_round_trip_through_our_own_writer_and_parser(dimpl, messages, takeover, bits, level, data):
+    sender = agreed(local_no_context_takeover=not takeover, local_max_window_bits=bits, level=level)
+    receiver = agreed(remote_no_context_takeover=not takeover, remote_max_window_bits=bits)
+    compressor = dimpl.Compressor(sender)
+    frames = []
+    for payload in messages:
+        fragment = data.draw(st.one_of(st.none(), st.integers(1, 200)))
+        frames += dimpl.encode_message(2, payload, mask=True, fragment_size=fragment, compressor=compressor)
+    stream = b"".join(frames)
+    parser = dimpl.FrameParser(extensions=[receiver], max_message_size=None)
+    reads = data.draw(st.lists(st.integers(0, len(stream)), max_size=8))
+    events, error, _ = feed_all(parser, split_at(stream, reads))
+    assert error is None and messages_of(events) == messages
+
+
+# ---------------------------------------------------------------- compiled vs pure
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(message_st, min_size=1, max_size=6), takeover=st.booleans(), bits=st.integers(9, 15),
+       level=st.integers(-1, 9), mem_level=st.integers(1, 9),
+       fragment=st.one_of(st.none(), st.integers(1, 300)))
+def test_compiled_and_pure_compress_byte_for_byte(c_impl, py_impl, messages, takeover, bits, level, mem_level,
+                                                  fragment):
+    params = agreed(local_no_context_takeover=not takeover, local_max_window_bits=bits, level=level,
+                    mem_level=mem_level)
+    outs = []
+    for impl in (c_impl, py_impl):
+        compressor = impl.Compressor(params)
+        outs.append([impl.encode_message(1 + (len(m) & 1), m, mask=b"abcd", fragment_size=fragment,
+                                         compressor=compressor) for m in messages]
+                    + [compressor.compress(m[:5], False) + compressor.compress(m[5:]) for m in messages])
+    assert outs[0] == outs[1]
+
+
+def outcome(impl: Any, params: PerMessageDeflate, limit: Optional[int], chunks: List[bytes]) -> list:
+    parser = impl.FrameParser(extensions=[params], max_message_size=limit)
+    result: list = []
+    for chunk in chunks:
+        try:
+            result.append(("ok", parser.feed(chunk)))
+        except ProtocolError as exc:
+            result.append(("error", int(exc.close_code), exc.reason, exc.events))
+            break
+    return result
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payloads=st.lists(st.one_of(st.binary(max_size=200), message_st), min_size=1, max_size=5),
+       corrupt=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
+       takeover=st.booleans(), bits=st.integers(8, 15), limit=st.sampled_from([None, 0, 10, 100, 1000, 4096]),
+       text=st.booleans(), data=st.data())
+def test_compiled_and_pure_inflate_alike(c_impl, py_impl, payloads, corrupt, takeover, bits, limit, text,
+                                         data):
+    """Valid, truncated, corrupted and oversized streams: the same events, errors and reasons."""
+    params = agreed(remote_no_context_takeover=not takeover, remote_max_window_bits=bits)
+    c = reference_compressor(bits=max(bits, 9), level=data.draw(st.integers(0, 9)))
+    wire = bytearray()
+    for payload in payloads:
+        packed = ref_deflate(c, payload) if data.draw(st.booleans()) else payload
+        cuts = data.draw(st.lists(st.integers(0, len(packed)), max_size=3))
+        wire += build_wire(fragments(packed, cuts), 1 if text else 2, KEY)
+    for where, value in corrupt:
+        wire[where % len(wire)] = value
+    stream = bytes(wire)
+    reads = split_at(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    from wsfast import _frames_c
+
+    c_out = outcome(c_impl, params, limit, reads)
+    _frames_c._use_python_zlib(True)
+    try:
+        fallback_out = outcome(c_impl, params, limit, reads)
+    finally:
+        _frames_c._use_python_zlib(False)
+    py_out = outcome(py_impl, params, limit, reads)
+    assert c_out == py_out
+    assert fallback_out == py_out
+
+
+def test_zlib_backend_is_reported(c_impl, py_impl):
+    from wsfast import _frames_c
+
+    assert _frames_c.ZLIB.startswith(("zlib ", "Python's zlib module"))

@@ -1,0 +1,161 @@
+"""permessage-deflate's data path on Python's zlib module (RFC 7692 section 7.2).
+
+The pure-Python frame parser and writer use these two classes; so does the
+compiled build where zlib could not be linked (e.g. Windows wheels), which
+copies what they return into its own buffers.
+
+Receiving (:class:`Inflater`): the payload of a compressed message, with
+``0x00 0x00 0xff 0xff`` appended, is one piece of a raw deflate stream. It is
+inflated piece by piece as it arrives, never more than ``room`` bytes, so a
+small frame can never make more than the size limit allows (the caller asks
+for one byte more than the room left, and fails the connection with 1009 when
+it gets it).
+
+Both implementations call zlib's ``inflate()`` in exactly the same steps:
+the whole rest of the piece as input, at most ``STEP`` bytes of output per
+call (``decompress(data, max_length)`` with ``max_length`` <= 16 KiB is one
+``inflate()`` call in CPython). That matters: zlib accepts a distance beyond
+the agreed window when the bytes it refers to are still in the current
+call's output, so a peer that breaks its window would otherwise be accepted
+by one implementation and refused by the other. Corrupt data fails with 1007: the frame itself is well-formed,
+its payload is not valid for the message's (negotiated) encoding, which is
+what 1007 is for, as for text that is not UTF-8 (Node's ``ws`` does the same).
+A stream may end inside a message (a block with BFINAL set, RFC 7692 section
+7.2.3.4); whatever follows in that message is not deflate data and is
+ignored, and the next message starts a new stream that may still refer back
+to the output so far when the peer keeps its context.
+
+Sending (:class:`Compressor`): each message is compressed and sync-flushed,
+and the flush marker (``0x00 0x00 0xff 0xff``) removed. Without context
+takeover on our side nothing is kept between messages.
+"""
+
+from __future__ import annotations
+
+import collections
+import zlib
+from typing import Any, Deque, List
+
+from .enums import CloseCode
+from .exceptions import ProtocolError
+
+__all__ = ["Inflater", "Compressor", "TAIL", "STEP", "corrupt_data"]
+
+TAIL = b"\x00\x00\xff\xff"  # the flush marker the sender removed, appended before inflating
+STEP = 16384  # output bytes per inflate() call, in both implementations
+
+
+def corrupt_data(detail: str) -> ProtocolError:
+    """The error for a compressed payload zlib cannot inflate (one wording for every implementation)."""
+    return ProtocolError(CloseCode.INVALID_PAYLOAD, f"invalid compressed data: {detail}")
+
+
+def _zlib_detail(exc: zlib.error) -> str:
+    """zlib's own message from Python's "Error -3 while decompressing data: <message>"."""
+    text = str(exc)
+    _, sep, detail = text.partition(": ")
+    return detail if sep else "invalid input data"
+
+
+class Inflater:
+    """The decompressor for one connection's received messages (``params``: the agreed PerMessageDeflate)."""
+
+    __slots__ = ("_bits", "_takeover", "_window", "_d", "_ended", "_recent", "_recent_size")
+
+    def __init__(self, params: Any) -> None:
+        self._bits: int = params.remote_max_window_bits
+        self._takeover = not params.remote_no_context_takeover
+        self._window = 1 << self._bits
+        self._d: Any = None  # created with the first compressed message
+        self._ended = False  # the stream ended inside the current message
+        # with context takeover: the latest output, enough to refill the window after a stream end
+        self._recent: Deque[bytes] = collections.deque()
+        self._recent_size = 0
+
+    def inflate(self, data: bytes, room: int) -> List[bytes]:
+        """Inflate the next piece of the current message: its output, at most ``room`` (>= 1) bytes."""
+        parts: List[bytes] = []
+        if self._ended:
+            return parts
+        d = self._d
+        if d is None:
+            d = self._d = zlib.decompressobj(wbits=-self._bits)
+        while True:
+            step = STEP if room > STEP else room
+            try:
+                out: bytes = d.decompress(data, step)
+            except zlib.error as exc:
+                raise corrupt_data(_zlib_detail(exc)) from None
+            if out:
+                parts.append(out)
+                room -= len(out)
+            if d.eof:
+                self._ended = True
+                return parts
+            if len(out) < step or not room:  # the input is used up, or no room is left
+                return parts
+            data = d.unconsumed_tail
+
+    def end_message(self, output: bytes) -> None:
+        """The current message is complete; ``output`` is all it inflated to."""
+        if not self._takeover:
+            self._d = None  # the peer starts afresh: so do we (and an idle connection holds nothing)
+            self._ended = False
+            return
+        if output:
+            self._remember(output)
+        if self._ended:
+            self._ended = False
+            history = b"".join(self._recent)[-self._window:]
+            self._d = (zlib.decompressobj(wbits=-self._bits, zdict=history) if history
+                       else zlib.decompressobj(wbits=-self._bits))
+
+    def _remember(self, output: bytes) -> None:
+        window = self._window
+        if len(output) >= window:
+            self._recent.clear()
+            self._recent.append(output[-window:])
+            self._recent_size = window
+            return
+        self._recent.append(output)
+        self._recent_size += len(output)
+        while self._recent_size - len(self._recent[0]) >= window:
+            self._recent_size -= len(self._recent.popleft())
+
+
+class Compressor:
+    """Compresses the messages we send on one connection (``params``: the agreed PerMessageDeflate).
+
+    ``compress(data)`` returns a whole message's compressed payload (to send
+    with RSV1 set); ``compress(data, fin=False)`` one fragment of a message
+    whose end comes later: its output is flushed, so the peer can inflate the
+    fragment as it arrives, and only the last fragment's flush marker is
+    removed. Messages shorter than ``min_size`` are for the caller to send
+    uncompressed.
+    """
+
+    __slots__ = ("min_size", "_bits", "_mem_level", "_level", "_takeover", "_c")
+
+    def __init__(self, params: Any) -> None:
+        if not params.compresses:
+            raise ValueError("the agreed window is 8 bits, which zlib cannot compress with: "
+                             "send uncompressed")
+        self.min_size: int = params.min_size
+        self._bits: int = params.local_max_window_bits
+        self._mem_level: int = params.mem_level
+        self._level: int = params.level
+        self._takeover = not params.local_no_context_takeover
+        self._c: Any = None
+
+    def compress(self, data: Any, fin: bool = True) -> bytes:
+        c = self._c
+        if c is None:
+            c = zlib.compressobj(self._level, zlib.DEFLATED, -self._bits, self._mem_level)
+            if self._takeover or not fin:
+                self._c = c
+        out: bytes = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+        if fin:
+            if not self._takeover:
+                self._c = None
+            return out[:-4]  # a sync flush always ends with TAIL
+        return out
