@@ -42,8 +42,9 @@ def agreement(code):
                              level=code % 10)
 
 
-def outcome(module, client, limit, ext, chunks):
-    parser = module.FrameParser(client=client, max_message_size=limit, extensions=[ext] if ext else ())
+def outcome(module, client, limit, ext, chunks, decode_text=True):
+    parser = module.FrameParser(client=client, max_message_size=limit, extensions=[ext] if ext else (),
+                                decode_text=decode_text)
     result = []
     for chunk in chunks:
         try:
@@ -111,6 +112,7 @@ def TestOneInput(data: bytes) -> None:
     client = bool(flags & 1)
     limit = LIMITS[(flags >> 1) % len(LIMITS)]
     ext = agreement(fdp.ConsumeIntInRange(0, 15)) if flags & 0x10 else None
+    decode_text = fdp.ConsumeIntInRange(0, 3) != 0  # one input in four: text kept as its UTF-8 bytes
     cuts = sorted(fdp.ConsumeIntInRange(0, 2048) for _ in range(fdp.ConsumeIntInRange(0, 6)))
     raw = flags & 0x20
     stream = fdp.ConsumeBytes(fdp.remaining_bytes()) if raw else build_frames(fdp, client, ext)
@@ -118,8 +120,8 @@ def TestOneInput(data: bytes) -> None:
     chunks = [stream[a:b] for a, b in zip(points, points[1:])]
     if flags & 0x40:
         chunks = [bytearray(c) for c in chunks]
-    c_out = outcome(_frames_c, client, limit, ext, chunks)
-    py_out = outcome(_frames_py, client, limit, ext, chunks)
+    c_out = outcome(_frames_c, client, limit, ext, chunks, decode_text)
+    py_out = outcome(_frames_py, client, limit, ext, chunks, decode_text)
     if c_out != py_out:
         raise AssertionError(f"compiled and pure disagree:\n  c:  {c_out!r}\n  py: {py_out!r}")
     # the writers agree byte for byte

@@ -39,7 +39,8 @@ from wsf_kernels cimport (NOGIL_THRESHOLD, WSF_Z_END, WSF_Z_ERROR, WSF_Z_NOMEM, 
                           wsf_deflater, wsf_deflater_free, wsf_deflater_give, wsf_deflater_new, wsf_deflater_take,
                           wsf_inflate, wsf_inflate_error, wsf_inflater, wsf_inflater_free, wsf_inflater_give,
                           wsf_inflater_new, wsf_inflater_reset, wsf_inflater_take, wsf_mask, wsf_utf8_decoder,
-                          wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state, wsf_zlib_linked,
+                          wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state, wsf_utf8_validate,
+                          wsf_zlib_linked,
                           wsf_zlib_version)
 from wsf_text cimport text_decoder, utf8_to_str
 
@@ -141,8 +142,9 @@ cdef class _Event:
 
 @cython.final
 cdef class TextMessage(_Event):
-    """A complete text message (fragments joined, validated, decoded)."""
-    cdef readonly str data
+    """A complete text message (fragments joined, validated, decoded): ``data`` is its str,
+    or its validated UTF-8 bytes from a parser made with ``decode_text=False``."""
+    cdef readonly object data
     opcode = _OP_TEXT
     _fields = ("data",)
 
@@ -230,6 +232,32 @@ cdef object _control_event(int op, bytes payload):
 
 
 cdef const wsf_utf8_decoder *_TEXT_DECODER = text_decoder()  # SIMD UTF-8 -> str, or NULL
+
+
+cdef TextMessage _utf8_event(const unsigned char *src, Py_ssize_t n, const unsigned char *key):
+    """A whole text payload kept as validated UTF-8 bytes (decode_text=False), unmasked with
+    ``key`` (NULL: not masked)."""
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, n)
+    cdef unsigned char *dst = <unsigned char *>PyBytes_AS_STRING(out)
+    cdef int ok
+    if key != NULL:
+        _unmask(dst, src, n, key, 0)
+    else:
+        memcpy(dst, src, <size_t>n)
+    if n >= NOGIL_THRESHOLD:
+        with nogil:
+            ok = wsf_utf8_validate(dst, <size_t>n)
+    else:
+        ok = wsf_utf8_validate(dst, <size_t>n)
+    if not ok:
+        raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
+    return _raw_text_event(out)
+
+
+cdef inline TextMessage _raw_text_event(bytes utf8):
+    cdef TextMessage ev = TextMessage.__new__(TextMessage)
+    ev.data = utf8
+    return ev
 
 
 cdef str _decode_text(const unsigned char *buf, Py_ssize_t n):
@@ -471,14 +499,16 @@ cdef class FrameParser:
     cdef bint _busy                      # inside feed(): a second feed() must not touch the buffers
     cdef wsf_utf8_state _utf8
     cdef readonly unsigned long long control_frames  # control events returned so far (cheap check)
+    cdef public bint decode_text  # False: text messages come as their validated UTF-8 bytes
 
     def __cinit__(self):
         self._msg.obj = NULL
         self._f_left = -1
 
-    def __init__(self, *, client=False, max_message_size=2**20, extensions=()):
+    def __init__(self, *, client=False, max_message_size=2**20, extensions=(), decode_text=True):
         if self._busy:
             raise RuntimeError(_BUSY)
+        self.decode_text = decode_text
         limit, deflate = check_options(max_message_size, extensions)
         self._limit = NO_LIMIT if limit >= NO_LIMIT else <unsigned long long>limit
         self._inflate = _new_inflate(deflate) if deflate is not None else None
@@ -598,7 +628,9 @@ cdef class FrameParser:
                 # a whole unfragmented message, in this chunk: unmask straight into its object
                 pos += hl
                 if h.b0 == 0x81:
-                    if h.masked:
+                    if not self.decode_text:
+                        events.append(_utf8_event(data + pos, <Py_ssize_t>h.length, h.key if h.masked else NULL))
+                    elif h.masked:
                         events.append(_text_event(_masked_text(data + pos, <Py_ssize_t>h.length, h.key)))
                     else:
                         events.append(_text_event(_decode_text(data + pos, <Py_ssize_t>h.length)))
@@ -887,14 +919,17 @@ cdef class FrameParser:
         if self._m_op == 1:
             if not wsf_utf8_finish(&self._utf8):
                 raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
-            if data is not None:
+            if not self.decode_text:  # the validated UTF-8, as bytes
+                ev = _raw_text_event(data if data is not None else _take(&self._msg))
+            elif data is not None:
                 text = _decode_text(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
             elif self._msg.obj == NULL:
                 text = ""
             else:
                 text = _decode_text(<const unsigned char *>PyBytes_AS_STRING(<object>self._msg.obj), self._msg.len)
                 _drop(&self._msg)
-            ev = _text_event(text)
+            if self.decode_text:
+                ev = _text_event(text)
         else:
             ev = _binary_event(data if data is not None else _take(&self._msg))
         self._m_op = 0

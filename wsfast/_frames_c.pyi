@@ -8,7 +8,7 @@ class TextMessage:
     opcode: ClassVar[Opcode]
     _fields: ClassVar[Tuple[str, ...]]
     @property
-    def data(self) -> str: ...
+    def data(self) -> str: ...  # bytes (validated UTF-8) from a parser with decode_text=False
     def __init__(self, data: str) -> None: ...
 
 class BinaryMessage:
@@ -46,8 +46,9 @@ class Close:
 Event = Union[TextMessage, BinaryMessage, Ping, Pong, Close]
 
 class FrameParser:
+    decode_text: bool
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
-                 extensions: Sequence[Any] = ()) -> None: ...
+                 extensions: Sequence[Any] = (), decode_text: bool = True) -> None: ...
     @property
     def client(self) -> bool: ...
     @property

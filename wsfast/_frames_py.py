@@ -35,7 +35,7 @@ from ._twin_helpers import (
     too_big_inflated,
 )
 from ._twin_helpers import xor_with_key as _unmask
-from ._utf8_py import Utf8Validator
+from ._utf8_py import Utf8Validator, validate_utf8
 from .close import parse_close_payload
 from .enums import CloseCode, Opcode
 from .exceptions import ProtocolError
@@ -97,7 +97,8 @@ class _Event:
 
 
 class TextMessage(_Event):
-    """A complete text message (fragments joined, validated, decoded)."""
+    """A complete text message (fragments joined, validated, decoded): ``data`` is its str,
+    or its validated UTF-8 bytes from a parser made with ``decode_text=False``."""
 
     __slots__ = ("data",)
     _fields = ("data",)
@@ -164,6 +165,16 @@ def _control_event(op: int, payload: bytes) -> _Event:
     return ev  # type: ignore[no-any-return]
 
 
+def _utf8_event(payload: Union[bytes, bytearray]) -> TextMessage:
+    """A whole text payload kept as validated UTF-8 bytes (decode_text=False)."""
+    data = payload if type(payload) is bytes else bytes(payload)
+    if not validate_utf8(data):
+        raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
+    ev = _new(TextMessage)
+    ev.data = data  # type: ignore[assignment]  # the UTF-8 bytes, not a str
+    return ev
+
+
 def _text_event(payload: Union[bytes, bytearray]) -> TextMessage:
     try:
         text = payload.decode("utf-8")
@@ -201,12 +212,15 @@ class FrameParser:
         "_mask_bit", "_limit", "_inflater", "_owned", "_error", "_hdr", "_busy",
         "_f_op", "_f_fin", "_f_key", "_f_phase", "_f_left", "_f_parts",
         "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_parts", "_m_utf8", "_m_tail", "control_frames",
+        "decode_text",
     )
 
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
-                 extensions: Sequence[Any] = ()) -> None:
+                 extensions: Sequence[Any] = (), decode_text: bool = True) -> None:
         if getattr(self, "_busy", False):
             raise RuntimeError(_BUSY)
+        # False: text messages come as their validated UTF-8 bytes (no str is built)
+        self.decode_text = decode_text
         self._limit, deflate = check_options(max_message_size, extensions)
         self._inflater = Inflater(deflate) if deflate is not None else None
         self._owned = 0x40 if deflate is not None else 0
@@ -316,7 +330,7 @@ class FrameParser:
                 # a whole unfragmented message, in this chunk: slice, unmask, done
                 payload = data[start:stop] if key is None else _unmask(data[start:stop], key)
                 if b0 == 0x81:
-                    events.append(_text_event(payload))
+                    events.append(_text_event(payload) if self.decode_text else _utf8_event(payload))
                 else:
                     ev = _new(BinaryMessage)
                     ev.data = payload if type(payload) is bytes else bytes(payload)
@@ -486,7 +500,7 @@ class FrameParser:
             if not utf8.finish():  # type: ignore[union-attr]
                 raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
             ev = _new(TextMessage)
-            ev.data = data.decode("utf-8")
+            ev.data = data.decode("utf-8") if self.decode_text else data
         else:
             ev = _new(BinaryMessage)
             ev.data = data

@@ -307,6 +307,7 @@ class Protocol:
         self._data_types = frozenset(self.message_types)
         self._control_types = (impl.Ping, impl.Close, impl.Pong)  # in order of how often they come
         self._parser: Any = None
+        self._decode_text = True
         self._controls = 0  # the parser's control_frames count, as of the last batch processed
         self._feed: Callable[[Any], List[Any]] = self._not_open
         self._state = _CONNECTING
@@ -339,6 +340,19 @@ class Protocol:
         self._min_size = 0
 
     # -- properties
+
+    @property
+    def decode_text(self) -> bool:
+        """True (the default): a TextMessage's ``data`` is a str. False: it is the message's
+        validated UTF-8 as bytes, no str built (for JSON parsers that read bytes). It can change
+        at any time; it applies to the messages completed from then on."""
+        return self._decode_text
+
+    @decode_text.setter
+    def decode_text(self, value: bool) -> None:
+        self._decode_text = bool(value)
+        if self._parser is not None:
+            self._parser.decode_text = self._decode_text
 
     @property
     def state(self) -> State:
@@ -969,6 +983,7 @@ class Protocol:
         parser = self._impl.FrameParser(client=self.is_client, max_message_size=self.max_message_size,
                                         extensions=tuple(extensions))
         self._parser = parser
+        parser.decode_text = self._decode_text
         self._feed = parser.feed
         self._state = _OPEN
         if self.ping_interval is not None:

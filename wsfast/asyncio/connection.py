@@ -40,7 +40,7 @@ import logging
 import sys
 from typing import Any, AsyncIterator, Deque, Dict, List, Optional, Tuple, Union
 
-from .. import _defaults
+from .. import _defaults, _impl
 from ..enums import CloseCode, FailureCause
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState
 from ..http11 import Request, Response
@@ -135,6 +135,7 @@ class Connection(asyncio.BufferedProtocol):
         self._receive = protocol.receive
         self._data_to_send = protocol.data_to_send
         self._text_cls, self._binary_cls = protocol.message_types
+        self._decode_utf8 = _impl.load(protocol.implementation).decode_utf8
         self._max_queue = max_queue
         self._low_water = 0 if max_queue is None else max_queue // 4
         self._write_high, self._write_low = write_limits(write_limit)
@@ -144,7 +145,7 @@ class Connection(asyncio.BufferedProtocol):
         if read_buffer is None:
             read_buffer = bytearray(READ_BUFFER_SIZE)
         self._rview = memoryview(read_buffer)
-        self._messages: Deque[Data] = collections.deque()
+        self._messages: Deque[Any] = collections.deque()  # str, bytes, or a TextMessage (see _deliver)
         self._waiter: Optional[asyncio.Future[None]] = None
         self._read_paused = 0  # bits: why reading is paused (see _PAUSE_*)
         self._writing_paused = False
@@ -206,8 +207,13 @@ class Connection(asyncio.BufferedProtocol):
 
     # ------------------------------------------------------------------ receiving
 
-    async def recv(self) -> Data:
+    async def recv(self, decode: Optional[bool] = None) -> Data:
         """The next message: str for text, bytes for binary.
+
+        ``decode=False``: text comes as its validated UTF-8 bytes, with no str
+        built (for JSON parsers that read bytes): from then on the protocol
+        keeps text messages as bytes, until a call that wants str.
+        ``decode=True``: binary messages are decoded as UTF-8 too.
 
         Raises ConnectionClosedOK / ConnectionClosedError once the connection is
         closed and every message received before that has been returned.
@@ -217,8 +223,29 @@ class Connection(asyncio.BufferedProtocol):
             message = messages.popleft()
             if self._read_paused and len(messages) <= self._low_water:
                 self._queue_drained()
-            return message
-        return await self._recv_wait()
+            if decode is None and type(message) is not self._text_cls:
+                return message  # type: ignore[no-any-return]
+            return self._deliver(message, decode)
+        if decode is False and self.protocol.decode_text:
+            self.protocol.decode_text = False  # the messages still to come: no str
+        return self._deliver(await self._recv_wait(), decode)
+
+    def _deliver(self, message: Any, decode: Optional[bool]) -> Data:
+        """``message`` as recv(decode) returns it. The queue holds str (text), bytes (binary)
+        and, for text completed while the protocol kept text as bytes, the TextMessage."""
+        if type(message) is self._text_cls:
+            if decode is False:
+                return message.data  # type: ignore[no-any-return]
+            self.protocol.decode_text = True  # str wanted again: decode as messages complete
+            return self._decode_utf8(message.data)  # type: ignore[no-any-return]
+        if decode is False:
+            if type(message) is str:  # completed before recv(decode=False) was first called
+                self.protocol.decode_text = False
+                return message.encode()
+            return message  # type: ignore[no-any-return]
+        if decode and type(message) is not str:
+            return bytes(message).decode()
+        return message  # type: ignore[no-any-return]
 
     async def _recv_wait(self) -> Data:
         messages = self._messages
@@ -240,7 +267,7 @@ class Connection(asyncio.BufferedProtocol):
         message = messages.popleft()
         if self._read_paused and len(messages) <= self._low_water:
             self._queue_drained()
-        return message
+        return message  # type: ignore[no-any-return]
 
     def __aiter__(self) -> AsyncIterator[Data]:
         return self
@@ -251,9 +278,11 @@ class Connection(asyncio.BufferedProtocol):
             message = messages.popleft()
             if self._read_paused and len(messages) <= self._low_water:
                 self._queue_drained()
-            return message
+            if type(message) is self._text_cls:
+                return self._deliver(message, None)
+            return message  # type: ignore[no-any-return]
         try:
-            return await self._recv_wait()
+            return self._deliver(await self._recv_wait(), None)
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
@@ -376,8 +405,11 @@ class Connection(asyncio.BufferedProtocol):
         try:
             for event in events:
                 kind = type(event)
-                if kind is text_cls or kind is binary_cls:
+                if kind is binary_cls:
                     messages.append(event.data)
+                elif kind is text_cls:
+                    data = event.data  # bytes when the protocol keeps text as UTF-8: queue the event
+                    messages.append(data if type(data) is str else event)
                 else:
                     self._on_event(event)
                     other = True
