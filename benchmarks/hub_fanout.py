@@ -1,7 +1,7 @@
 """Messages per second through wsfast.pubsub.Hub: P server processes x N subscribers each, over Redis.
 
     python benchmarks/hub_fanout.py                       # 2 processes x 1,000 subscribers, 64-byte messages
-    python benchmarks/hub_fanout.py --processes 2 --subscribers 1000 --messages 2000 --size 64
+    python benchmarks/hub_fanout.py --processes 2 --subscribers 1000 --messages 500 --size 64
     python benchmarks/hub_fanout.py --local               # one process, Hub() without Redis
 
 It starts a redis-server (from PATH) on a free port, P wsfast server processes
@@ -13,7 +13,9 @@ is subscribed, a publisher connection asks server 1 to publish M messages
 through its Hub (awaiting each publish, as one sender on one channel does);
 the time runs from that request until every connection of every process has
 received all M messages. Reported: messages/s (published and delivered
-everywhere) and deliveries/s (messages x connections). Subscribers are never
+everywhere) and deliveries/s (messages x connections), and — the figure that
+stays put on a machine shared with other work — the CPU time (user + system)
+each server process spent per message, and per delivery. Subscribers are never
 skipped here (a large write_limit on the server); the skipped count is printed to check.
 """
 
@@ -43,6 +45,11 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,9 +76,10 @@ async def _server(redis_url: Optional[str], ready_fd: int) -> None:
             await ws.send("published")
             await ws.recv()  # the driver says when it has its numbers
             return
-        if path.startswith("/stats"):
-            await ws.send(json.dumps({"delivered": hub.delivered, "skipped": hub.skipped}))
-            if not done.done():
+        if path.startswith("/stats"):  # "/stats/last": the driver is done with this server
+            await ws.send(json.dumps({"delivered": hub.delivered, "skipped": hub.skipped,
+                                      "cpu": _cpu_seconds()}))
+            if path == "/stats/last" and not done.done():
                 done.set_result(None)
             return
         async with hub.subscribe(ws, CHANNEL):
@@ -213,12 +221,16 @@ def drive(options: argparse.Namespace) -> None:
             assert answer == "published"
             return ws, start, published
 
+        def stats(path: str) -> List[dict]:
+            return [json.loads(loop.run_until_complete(_ws_exchange(port, path, None))[1])
+                    for _, port in servers]
+
         loop = asyncio.new_event_loop()
+        before = stats("/stats")
         ws, start, published = loop.run_until_complete(publish())
         finished = max(float(client.stdout.readline().split()[1]) for client in clients)
         loop.run_until_complete(ws.close())
-        stats = [json.loads(loop.run_until_complete(_ws_exchange(port, "/stats", None))[1])
-                 for _, port in servers]
+        after = stats("/stats/last")
         loop.close()
         elapsed = finished - start
         total = options.subscribers * processes
@@ -228,7 +240,13 @@ def drive(options: argparse.Namespace) -> None:
         print(f"  publishing took {published - start:.3f} s; every connection had every message after "
               f"{elapsed:.3f} s")
         print(f"  {options.messages / elapsed:,.0f} messages/s, {options.messages * total / elapsed:,.0f} "
-              f"deliveries/s; skipped: {sum(s['skipped'] for s in stats)}")
+              f"deliveries/s; skipped: {sum(s['skipped'] for s in after)}")
+        cpu = [a["cpu"] - b["cpu"] for a, b in zip(after, before)]
+        per_message = [c / options.messages * 1e3 for c in cpu]
+        per_delivery = sum(cpu) / (options.messages * total) * 1e6
+        print(f"  server CPU (user + system) per message: "
+              f"{', '.join(f'{m:.2f} ms' for m in per_message)} (process 1 also published); "
+              f"{per_delivery:.2f} us per delivery")
     finally:
         for proc in procs:
             proc.terminate()
@@ -247,7 +265,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--subscribers", type=int, default=1000, help="per process")
-    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--size", type=int, default=64, help="payload bytes")
     parser.add_argument("--local", action="store_true", help="one process, Hub() without Redis")
     parser.add_argument("--role", choices=["driver", "server", "clients"], default="driver",

@@ -14,6 +14,21 @@ from wsfast.protocol import encode_shared
 pytestmark = pytest.mark.parametrize("kind", IMPLEMENTATIONS)
 
 
+def collecting(count):
+    """A handler that keeps every server connection (in order); ``joined`` is set once ``count``
+    are in."""
+    conns = []
+    joined = asyncio.Event()
+
+    async def handler(ws):
+        conns.append(ws)
+        if len(conns) == count:
+            joined.set()
+        await ws.wait_closed()
+
+    return handler, conns, joined
+
+
 def test_every_open_connection_gets_every_message_in_order(kind):
     async def main():
         joined = asyncio.Event()
@@ -44,15 +59,7 @@ def test_every_open_connection_gets_every_message_in_order(kind):
 
 def test_closing_and_slow_connections_are_skipped(kind):
     async def main():
-        conns = []
-        joined = asyncio.Event()
-
-        async def handler(ws):
-            conns.append(ws)
-            if len(conns) == 3:
-                joined.set()
-            await ws.wait_closed()
-
+        handler, conns, joined = collecting(3)
         # uncompressed: the payload must fill the slow client's buffer
         async with wsfast_server(handler, impl=kind, write_limit=64 * 1024,
                                  compression=None) as (server, url):
@@ -110,15 +117,7 @@ def test_output_queued_ahead_keeps_its_order_and_fragments_are_not_interrupted(k
     """A connection whose protocol holds queued frames gets the broadcast behind them (not written
     past them); one in the middle of a fragmented message is skipped until it finishes."""
     async def main():
-        conns = []
-        joined = asyncio.Event()
-
-        async def handler(ws):
-            conns.append(ws)
-            if len(conns) == 3:
-                joined.set()
-            await ws.wait_closed()
-
+        handler, conns, joined = collecting(3)
         async with wsfast_server(handler, impl=kind) as (server, url):
             clients = [await connect(url, implementation=impl_or_skip(kind)) for _ in range(3)]
             await asyncio.wait_for(joined.wait(), 10)

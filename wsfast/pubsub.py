@@ -291,8 +291,8 @@ class Hub:
         if self._client is None:
             try:
                 import redis.asyncio
+                from redis.asyncio.retry import Retry
                 from redis.backoff import NoBackoff
-                from redis.retry import Retry
             except ImportError as exc:
                 raise RuntimeError("Hub(url) needs the redis package: pip install 'wsfast[redis]'") from exc
             # no hidden retries: a lost connection is seen here, logged, and handled by the hub
