@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
+import sys
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..exceptions import TLSCertificateError, TLSHandshakeError
@@ -158,6 +159,22 @@ class TLSAcceptor(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.pause_reading()  # type: ignore[attr-defined]  # the ClientHello is start_tls's to read
+        if sys.version_info < (3, 11):
+            # Before 3.11 an accepted selector transport starts reading right after connection_made
+            # even when that paused it, and bytes read before start_tls's SSL protocol is connected
+            # are dropped: the handshake would then wait for a ClientHello that already came.
+            asyncio.get_running_loop().call_soon(self._pause_again_and_start, transport)
+        else:
+            self._start(transport)
+
+    def _pause_again_and_start(self, transport: Any) -> None:
+        if transport.is_closing():
+            return
+        transport.resume_reading()  # really stop reading (a read already queued is cancelled)
+        transport.pause_reading()
+        self._start(transport)
+
+    def _start(self, transport: asyncio.BaseTransport) -> None:
         task = asyncio.get_running_loop().create_task(self._handshake(transport))
         self.listener.handshakes.add(task)
         task.add_done_callback(self.listener.handshakes.discard)
