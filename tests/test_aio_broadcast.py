@@ -148,15 +148,7 @@ def test_compressed_once_for_connections_without_context(kind):
     same compressed frame object; an uncompressed client gets the plain frame; a message under
     min_size goes out plain to everyone; clients inflate what they got."""
     async def main():
-        conns = []
-        joined = asyncio.Event()
-
-        async def handler(ws):
-            conns.append(ws)
-            if len(conns) == 5:
-                joined.set()
-            await ws.wait_closed()
-
+        handler, conns, joined = collecting(5)
         options = DeflateOptions(server_no_context_takeover=True, min_size=64)
         async with wsfast_server(handler, impl=kind, compression=options) as (server, url):
             impl = impl_or_skip(kind)
@@ -188,15 +180,7 @@ def test_connections_with_context_compress_their_own(kind):
     """With context takeover on our side (the default), each connection compresses the message
     with its own compressor: nothing is shared, and every client still reads every message."""
     async def main():
-        conns = []
-        joined = asyncio.Event()
-
-        async def handler(ws):
-            conns.append(ws)
-            if len(conns) == 3:
-                joined.set()
-            await ws.wait_closed()
-
+        handler, conns, joined = collecting(3)
         async with wsfast_server(handler, impl=kind) as (server, url):
             impl = impl_or_skip(kind)
             clients = [await connect(url, implementation=impl) for _ in range(3)]

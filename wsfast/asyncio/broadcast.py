@@ -34,7 +34,7 @@ gets its own (:meth:`~wsfast.protocol.Protocol.shared_key` says which way).
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, List, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from .._twin_helpers import as_bytes
 from ..exceptions import WebSocketError
@@ -60,26 +60,31 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
         message = as_bytes(message, "broadcast() message", "str or a bytes-like object")
         size = len(message)
     # transports each shared frame goes to as it is, by shared key: () for the plain frame, or
-    # the compression settings of connections that keep no compression context
-    direct: Dict[Tuple[int, ...], List[Any]] = {}
+    # the compression settings of connections that keep no compression context (with the
+    # settings of the first such connection, which encode that frame)
+    direct: Dict[Tuple[int, ...], Tuple[Any, List[Any]]] = {}
     others: List[Connection] = []  # everyone else: queued output, own compressors, clients, skipped
+    last_key: Optional[Tuple[int, ...]] = None
+    last_group: List[Any] = []
     for conn in connections:
         protocol = conn.protocol
-        key = protocol.shared_key(size)
-        if key is not None and protocol.writes_encoded_now() and not conn._writing_paused:
-            group = direct.get(key)
-            if group is None:
-                group = direct[key] = []
-            group.append(conn)
-        else:
-            others.append(conn)
+        if protocol.writes_encoded_now() and not conn._writing_paused:
+            key = protocol.shared_key(size)
+            if key is not None:
+                if key != last_key:  # usually every connection has the same key: one lookup
+                    entry = direct.get(key)
+                    if entry is None:
+                        entry = direct[key] = (protocol.deflate if key else None, [])
+                    last_key, last_group = key, entry[1]
+                last_group.append(conn.transport)
+                continue
+        others.append(conn)
     shared: Dict[Tuple[int, ...], bytes] = {}  # each encoded on first use
     sent = skipped = 0
-    for key, group in direct.items():
-        frame = shared[key] = encode_shared(message, group[0].protocol.deflate if key else None)
-        for conn in group:
-            transport = conn.transport
-            if transport is None or transport.is_closing():  # a failed write: connection_lost is coming
+    for key, (deflate, transports) in direct.items():
+        frame = shared[key] = encode_shared(message, deflate)
+        for transport in transports:
+            if transport.is_closing():  # a failed write: connection_lost is on its way
                 skipped += 1
                 continue
             transport.write(frame)
