@@ -79,3 +79,28 @@ cdef extern from "deflate.h":
     int wsf_deflate(wsf_deflater *z, const unsigned char **inp, size_t *in_len, unsigned char **out,
                     size_t *out_len, int sync_flush) noexcept nogil
     int wsf_deflater_reset(wsf_deflater *z) noexcept nogil
+
+cdef extern from "wsf_header.h":
+    ctypedef struct wsf_header:
+        unsigned char b0
+        unsigned char masked
+        unsigned char key[4]
+        unsigned long long length
+    enum:
+        WSF_HDR_E_RESERVED_OPCODE
+        WSF_HDR_E_FRAGMENTED_CONTROL
+        WSF_HDR_E_CONTROL_TOO_LONG
+        WSF_HDR_E_RSV_CONTROL
+        WSF_HDR_E_DATA_IN_MESSAGE
+        WSF_HDR_E_RSV_UNOWNED
+        WSF_HDR_E_STRAY_CONTINUATION
+        WSF_HDR_E_RSV_CONTINUATION
+        WSF_HDR_E_UNMASKED_FROM_CLIENT
+        WSF_HDR_E_MASKED_FROM_SERVER
+        WSF_HDR_E_NOT_MINIMAL
+        WSF_HDR_E_TOP_BIT
+        WSF_HDR_E_FRAME_TOO_BIG
+        WSF_HDR_E_MESSAGE_TOO_BIG
+    int wsf_header_parse(const unsigned char *p, size_t avail, int in_message, unsigned rsv_owned,
+                         unsigned mask_bit, unsigned long long frame_limit, unsigned long long message_room,
+                         wsf_header *h) noexcept nogil

@@ -24,6 +24,7 @@ PARTS: Dict[str, Tuple[str, ...]] = {
     "utf8": ("validate_utf8", "decode_utf8", "Utf8Validator"),
     "frames": ("FrameParser", "encode_frame", "encode_message", "Compressor",
                "TextMessage", "BinaryMessage", "Ping", "Pong", "Close"),
+    "stream": ("FrameReader",),
 }
 
 _cache: Dict[str, types.SimpleNamespace] = {}
