@@ -50,7 +50,7 @@ TESTED: Dict[str, Tuple[str, ...]] = {name: t.tested for name, t in TARGETS.item
 
 
 def websockets() -> Optional[PatchRecord]:
-    """websockets: its masking (``websockets.frames.apply_mask``, legacy framing if imported)."""
+    """websockets: ``Protocol.parse`` on wsfast's per-frame reader, and ``apply_mask`` (see docs/patch.md)."""
     return apply(TARGETS["websockets"])
 
 
