@@ -86,7 +86,7 @@ def _make_parse(impl: Any, original: Callable[[Any], Generator[None, None, None]
                 max_size = protocol.max_fragment_size
             else:
                 max_size = min(max_size, protocol.max_fragment_size)
-        return max_size  # type: ignore[no-any-return]
+        return max_size
 
     def receive(protocol: Any, frame: Any) -> None:
         """One frame through websockets' own checks, extensions and recv_frame (Frame.parse's tail)."""
