@@ -19,6 +19,7 @@ from libc.string cimport memcpy
 cimport cython
 
 from wsf_kernels cimport (
+    NOGIL_THRESHOLD,
     WSF_HDR_E_CONTROL_TOO_LONG,
     WSF_HDR_E_DATA_IN_MESSAGE,
     WSF_HDR_E_FRAGMENTED_CONTROL,
@@ -48,7 +49,6 @@ cdef extern from "Python.h":
 __all__ = ["FrameReader"]
 
 cdef enum:
-    NOGIL_THRESHOLD = 262144   # payloads at least this long are unmasked with the GIL released
     PREALLOC_AHEAD = 16777216  # never reserve more than this ahead of the data received
 
 cdef unsigned long long NO_LIMIT = 0xFFFFFFFFFFFFFFFFULL

@@ -5,9 +5,8 @@
  * the first two bytes (opcode, FIN, RSV bits, message sequence, masking), then
  * the extended length (minimal encoding, top bit, then the size limits); the
  * mask key last. It returns the header length (2..14), 0 when more bytes are
- * needed, or a negative WSF_HDR_E_* code naming the first rule broken; the
- * caller turns the code into its own error (wsf_header_reason() gives the
- * text and whether it is a size limit, 1009, rather than 1002).
+ * needed, or a negative WSF_HDR_E_* code naming the first rule broken, which
+ * the caller turns into its error (1009 for the two size limits, else 1002).
  */
 #ifndef WSF_HEADER_H
 #define WSF_HEADER_H

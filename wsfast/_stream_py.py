@@ -11,11 +11,10 @@ from __future__ import annotations
 import struct
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ._mask_py import as_bytes
-from ._mask_py import xor_with_key as _unmask
+from ._twin_helpers import MAX_CONTROL_PAYLOAD, as_bytes
+from ._twin_helpers import xor_with_key as _unmask
 from .enums import CloseCode
 from .exceptions import ProtocolError
-from .frames import MAX_CONTROL_PAYLOAD
 from .stream import Frame, reader_options
 
 __all__ = ["FrameReader"]
