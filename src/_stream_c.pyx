@@ -141,6 +141,7 @@ cdef class FrameReader:
     # a fragmented data message in progress, and its wire size so far
     cdef bint _in_msg
     cdef unsigned long long _msg_size
+    cdef bint _partial       # data frames in pieces, items as tuples (see wsfast.stream)
     cdef readonly unsigned long long other_frames
 
     def __cinit__(self):
@@ -148,9 +149,10 @@ cdef class FrameReader:
         self._left = -1
 
     def __init__(self, *, client=False, max_message_size=None, max_frame_size=None, rsv_bits=0,
-                 frame_class=Frame, opcodes=None):
+                 frame_class=Frame, opcodes=None, partial=False):
         if self._busy:
             raise RuntimeError(_BUSY)
+        self._partial = bool(partial)
         msg_limit, frame_limit, rsv, self._cls, self._opcodes = reader_options(
             max_message_size, max_frame_size, rsv_bits, frame_class, opcodes)
         self._type = <PyTypeObject *>self._cls
@@ -249,8 +251,11 @@ cdef class FrameReader:
             self._busy = False
         return 0
 
-    cdef object _frame(self, unsigned char b0, object payload):
-        cdef object frame = self._type.tp_new(self._cls, <PyObject *>_NO_ARGS, NULL)
+    cdef object _frame(self, unsigned char b0, object payload, bint finished=True):
+        cdef object frame
+        if self._partial:
+            return (self._opcodes[b0 & 0x0F], payload, finished, True if b0 & 0x80 else False)
+        frame = self._type.tp_new(self._cls, <PyObject *>_NO_ARGS, NULL)
         PyObject_SetAttr(frame, _A_OPCODE, self._opcodes[b0 & 0x0F])
         PyObject_SetAttr(frame, _A_DATA, payload)
         PyObject_SetAttr(frame, _A_FIN, True if b0 & 0x80 else False)
@@ -299,6 +304,8 @@ cdef class FrameReader:
                 if end - pos < left:
                     if pos < end:
                         self._payload(data + pos, end - pos)
+                        if self._partial and not self._b0 & 8:  # what came of a data frame, now
+                            frames.append(self._frame(self._b0, self._take(), False))
                     return 0
                 if left:
                     self._payload(data + pos, <Py_ssize_t>left)
@@ -348,7 +355,7 @@ cdef class FrameReader:
                 cap = self._buf_len + <Py_ssize_t>self._left  # the frame's end (bounded by cap above)
             if cap < 2 * self._buf_cap:
                 cap = 2 * self._buf_cap
-            if cap < need:
+            if cap < need or (self._partial and not self._b0 & 8):  # a piece: exactly what came
                 cap = need
             if self._buf == NULL:
                 fresh = PyBytes_FromStringAndSize(NULL, cap)

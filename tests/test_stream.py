@@ -36,6 +36,8 @@ def feed_chunks(r, chunks) -> Tuple[List[Any], Optional[ProtocolError]]:
 
 
 def key_of(frame) -> tuple:
+    if isinstance(frame, tuple):  # partial mode
+        return frame
     return (int(frame.opcode), bytes(frame.data), frame.fin, frame.rsv1, frame.rsv2, frame.rsv3)
 
 
@@ -94,6 +96,24 @@ def test_frames_of_another_class_with_other_opcode_objects(impl):
     assert frames == [websockets_frames.Frame(websockets_frames.Opcode.TEXT, b"hi"),
                       websockets_frames.Frame(websockets_frames.Opcode.BINARY, b"yo", fin=False)]
     assert frames[0].opcode is websockets_frames.Opcode.TEXT
+
+
+def test_partial_mode_delivers_data_frames_as_their_payload_arrives(impl):
+    r = reader(impl, partial=True)
+    big = bytes(range(256)) * 4
+    wire = (raw_frame(2, big, fin=False, key=MASK) + raw_frame(9, b"ping", key=MASK)
+            + raw_frame(0, b"", key=MASK) + raw_frame(1, b"whole", key=MASK))
+    head = 8  # 2 + 2 (16-bit length) + 4 (key)
+    assert r.feed(wire[:head]) == []  # a header alone: no piece
+    assert r.feed(wire[head:head + 100]) == [(Opcode.BINARY, big[:100], False, False)]
+    assert r.feed(wire[head + 100:head + 101]) == [(Opcode.BINARY, big[100:101], False, False)]
+    rest = r.feed(wire[head + 101:])
+    assert rest == [(Opcode.BINARY, big[101:], True, False), (Opcode.PING, b"ping", True, True),
+                    (Opcode.CONTINUATION, b"", True, True), (Opcode.TEXT, b"whole", True, True)]
+    # control frames come whole, whatever the reads
+    r = reader(impl, partial=True)
+    ping = raw_frame(9, b"abcdef", key=MASK)
+    assert r.feed(ping[:7]) == [] and r.feed(ping[7:]) == [(Opcode.PING, b"abcdef", True, True)]
 
 
 # (wire bytes, close code, reason) - each breaks one rule
@@ -230,5 +250,5 @@ def test_differential_valid_garbage_and_mutated(c_impl, py_impl, seed):
         cuts = sorted(rng.sample(range(1, max(2, len(data))), min(len(data) - 1, rng.randrange(0, 8)))) \
             if len(data) > 1 else []
         options = rng.choice([{}, {"rsv_bits": 0x40}, {"max_message_size": 1000}, {"max_frame_size": 200},
-                              {"client": True}])
+                              {"client": True}, {"partial": True}])
         assert outcome(c_impl, data, cuts, **options) == outcome(py_impl, data, cuts, **options)

@@ -67,13 +67,14 @@ class FrameReader:
 
     __slots__ = ("_mask_bit", "_msg_limit", "_frame_limit", "_rsv_bits", "_cls", "_opcodes", "_error",
                  "_busy", "_hdr", "_b0", "_key", "_phase", "_left", "_length", "_parts", "_in_msg",
-                 "_msg_size", "other_frames")
+                 "_msg_size", "_partial", "other_frames")
 
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = None,
                  max_frame_size: Optional[int] = None, rsv_bits: int = 0, frame_class: Any = Frame,
-                 opcodes: Optional[Sequence[Any]] = None) -> None:
+                 opcodes: Optional[Sequence[Any]] = None, partial: bool = False) -> None:
         if getattr(self, "_busy", False):
             raise RuntimeError(_BUSY)
+        self._partial = bool(partial)
         (self._msg_limit, self._frame_limit, self._rsv_bits, self._cls,
          self._opcodes) = reader_options(max_message_size, max_frame_size, rsv_bits, frame_class, opcodes)
         self._mask_bit = 0 if client else 0x80
@@ -159,7 +160,9 @@ class FrameReader:
         again.rest = b""  # type: ignore[attr-defined]
         return again
 
-    def _frame(self, b0: int, payload: bytes) -> Any:
+    def _frame(self, b0: int, payload: bytes, finished: bool = True) -> Any:
+        if self._partial:
+            return (self._opcodes[b0 & 0x0F], payload, finished, bool(b0 & 0x80))
         frame = self._cls.__new__(self._cls)
         frame.opcode = self._opcodes[b0 & 0x0F]
         frame.data = payload
@@ -190,6 +193,9 @@ class FrameReader:
                 if end - pos < left:
                     if pos < end:
                         self._payload(data[pos:])
+                        if self._partial and not self._b0 & 8:  # what came of a data frame, now
+                            frames.append(self._frame(self._b0, b"".join(self._parts), False))
+                            self._parts = []
                     return
                 if left:
                     self._payload(data[pos:pos + left])

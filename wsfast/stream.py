@@ -27,6 +27,12 @@ without calling ``__init__``: the reader sets the attributes ``opcode`` (from
 ``opcodes``, a sequence indexed by the opcode number; default
 :class:`wsfast.Opcode`), ``data`` (bytes), ``fin``, ``rsv1``, ``rsv2``,
 ``rsv3`` (bools). websockets' ``Frame`` has exactly these fields.
+
+With ``partial=True`` (for libraries that stream frames, like wsproto), a data
+frame is delivered in pieces, as its payload arrives: each feed gives what it
+brought of the frame (nothing while none of its payload came), the last piece
+when the frame completes; control frames come whole. Items are then tuples
+``(opcode, data, frame_finished, fin)``, with ``fin`` the frame's FIN bit.
 """
 
 from __future__ import annotations

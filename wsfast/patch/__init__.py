@@ -55,7 +55,7 @@ def websockets() -> Optional[PatchRecord]:
 
 
 def wsproto() -> Optional[PatchRecord]:
-    """wsproto: ``wsproto.frame_protocol.XorMaskerSimple`` (compiled XOR, same key rotation)."""
+    """wsproto: ``FrameProtocol``'s receive path on wsfast's reader, and ``XorMaskerSimple``."""
     return apply(TARGETS["wsproto"])
 
 
