@@ -2,16 +2,19 @@
 
     python benchmarks/hub_fanout.py                       # 2 processes x 1,000 subscribers, 64-byte messages
     python benchmarks/hub_fanout.py --processes 2 --subscribers 1000 --messages 500 --size 64
+    python benchmarks/hub_fanout.py --in-flight 16        # 16 publishes at a time, as 16 senders
     python benchmarks/hub_fanout.py --local               # one process, Hub() without Redis
 
 It starts a redis-server (from PATH) on a free port, P wsfast server processes
 whose handler subscribes every connection to one channel, and one client
 process per server holding its N connections. The clients are raw sockets
-that count the bytes of the frames they receive (the client side costs next to
-nothing, so the figure is the servers' and the Hub's). Once every connection
-is subscribed, a publisher connection asks server 1 to publish M messages
-through its Hub (awaiting each publish, as one sender on one channel does);
-the time runs from that request until every connection of every process has
+that count the bytes of the frames they receive (no WebSocket parsing: their
+cost is one read per frame). Once every connection is subscribed, a publisher
+connection asks server 1 to publish M messages through its Hub, awaiting each
+publish as one sender on one channel does (latency-bound: each message's
+round trip through Redis and server 1's own delivery come before the next),
+or ``--in-flight K`` at a time as K senders would (no defined order between
+those K); the time runs from that request until every connection of every process has
 received all M messages. Reported: messages/s (published and delivered
 everywhere) and deliveries/s (messages x connections), and — the figure that
 stays put on a machine shared with other work — the CPU time (user + system)
@@ -71,8 +74,11 @@ async def _server(redis_url: Optional[str], ready_fd: int) -> None:
         if path.startswith("/publish"):
             spec = json.loads(await ws.recv())
             payload = b"p" * spec["size"]
-            for _ in range(spec["messages"]):
-                await hub.publish(CHANNEL, payload)
+            left = spec["messages"]
+            while left:  # in_flight publishes at a time, as that many senders would
+                batch = min(left, spec["in_flight"])
+                await asyncio.gather(*(hub.publish(CHANNEL, payload) for _ in range(batch)))
+                left -= batch
             await ws.send("published")
             await ws.recv()  # the driver says when it has its numbers
             return
@@ -216,7 +222,8 @@ def drive(options: argparse.Namespace) -> None:
         async def publish() -> tuple:
             start = time.perf_counter()
             ws, answer = await _ws_exchange(servers[0][1], "/publish",
-                                            json.dumps({"messages": options.messages, "size": options.size}))
+                                            json.dumps({"messages": options.messages, "size": options.size,
+                                                        "in_flight": options.in_flight}))
             published = time.perf_counter()
             assert answer == "published"
             return ws, start, published
@@ -236,7 +243,7 @@ def drive(options: argparse.Namespace) -> None:
         total = options.subscribers * processes
         mode = "Hub() in one process" if options.local else f"Redis, {processes} processes"
         print(f"hub fan-out ({mode}) x {options.subscribers} subscribers each = {total} connections, "
-              f"{options.messages} messages of {options.size} B")
+              f"{options.messages} messages of {options.size} B, {options.in_flight} publish(es) in flight")
         print(f"  publishing took {published - start:.3f} s; every connection had every message after "
               f"{elapsed:.3f} s")
         print(f"  {options.messages / elapsed:,.0f} messages/s, {options.messages * total / elapsed:,.0f} "
@@ -266,6 +273,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--subscribers", type=int, default=1000, help="per process")
     parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--in-flight", type=int, default=1,
+                        help="publishes awaited together (1: one sender awaiting each publish)")
     parser.add_argument("--size", type=int, default=64, help="payload bytes")
     parser.add_argument("--local", action="store_true", help="one process, Hub() without Redis")
     parser.add_argument("--role", choices=["driver", "server", "clients"], default="driver",
