@@ -40,6 +40,13 @@ from typing import List, Optional
 
 CHANNEL = "bench"
 HERE = os.path.abspath(__file__)
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+try:  # a fresh clone without ``pip install``: the repository's wsfast (pure Python if not built)
+    import wsfast  # noqa: F401
+except ImportError:
+    sys.path.insert(0, ROOT)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
 
 
 def _raise_fd_limit() -> None:
