@@ -193,15 +193,13 @@ def test_user_timeout_detects_a_silent_peer_with_data_in_flight(dead_peer_lab, c
 # inside the namespace: a wsfast echo server (its port printed), and one wsfast client per port
 # given, connected to our servers, echoing what they send; nothing on this side ever gives up
 PEER_WSFAST = """
-import asyncio, sys
+import asyncio, contextlib, sys
 from wsfast.asyncio import ConnectionClosed, connect, serve
+from wsfast.asyncio.cli import echo as cli_echo
 
 async def echo(ws):
-    try:
-        async for message in ws:
-            await ws.send(message)
-    except ConnectionClosed:
-        pass
+    with contextlib.suppress(ConnectionClosed):
+        await cli_echo(ws)
 
 async def main():
     address, host, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
