@@ -47,9 +47,16 @@ async def _asyncio(port: int, ready: Callable[[int], None], stop: Awaitable[None
         server.close()
 
 
-async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
+def wsfast_deflates() -> bool:
+    """True when this wsfast has permessage-deflate (serve()'s ``compression`` option)."""
     import inspect
 
+    from wsfast.asyncio.server import Server
+
+    return "compression" in inspect.signature(Server).parameters
+
+
+async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
     from wsfast.asyncio import serve
 
     async def echo(ws: Any) -> None:
@@ -57,7 +64,7 @@ async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None]
             await ws.send(message)
 
     options: Dict[str, Any] = {}
-    if "compression" in inspect.signature(serve).parameters:  # permessage-deflate support
+    if wsfast_deflates():
         options["compression"] = "deflate" if deflate else None
     elif deflate:
         raise RuntimeError("this wsfast has no permessage-deflate")

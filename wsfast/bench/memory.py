@@ -24,6 +24,7 @@ import socket
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from wsfast.bench import Case, peer
+from wsfast.bench._echo_servers import wsfast_deflates
 from wsfast.bench._raw_client import client_frames, open_socket, read_frame
 from wsfast.bench.echo import _Server
 
@@ -130,7 +131,7 @@ def cases(quick: bool) -> Iterator[Case]:
     _notes.clear()
     _last.clear()
     count = QUICK_CONNECTIONS if quick else CONNECTIONS
-    no_deflate = {"asyncio", "picows"} | (set() if _wsfast_deflates() else {"wsfast"})
+    no_deflate = {"asyncio", "picows"} | (set() if wsfast_deflates() else {"wsfast"})
     for deflate in (False, True):
         funcs: Dict[str, Any] = {}
         for kind in SERVERS:
@@ -148,10 +149,3 @@ def cases(quick: bool) -> Iterator[Case]:
                                           else "this wsfast has no permessage-deflate yet; ")
                   + "picows has none; the floor speaks no WebSocket")
 
-
-def _wsfast_deflates() -> bool:
-    import inspect
-
-    from wsfast.asyncio import serve
-
-    return "compression" in inspect.signature(serve).parameters
