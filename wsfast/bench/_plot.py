@@ -15,18 +15,19 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from wsfast.bench import shown
 
-# (panel title, sections that may fill it, in order of preference)
-PANELS: List[Tuple[str, List[str]]] = [
-    ("Masking", ["mask"]),
-    ("UTF-8 (validation, decoding)", ["utf8", "decode"]),
-    ("Parsing (client frames -> messages)", ["frames"]),
-    ("Loopback echo (server in its own process)", ["echo"]),
+# (panel title, the first of these sections that was run, the columns drawn: None for all)
+PANELS: List[Tuple[str, List[str], Optional[List[str]]]] = [
+    ("Masking", ["mask"], None),
+    ("UTF-8 text -> str: one text message parsed, vs bytes.decode", ["text"], ["c parse", "decode"]),
+    ("Parsing (client frames -> messages)", ["frames"], None),
+    ("Loopback echo, picows client, 32 in flight", ["echo"], None),
 ]
 _STYLES = ["-", "--", ":", "-."]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 
 
-def _lines(sections: List[Dict[str, Any]]) -> Dict[Tuple[str, Optional[str]], List[Tuple[float, float]]]:
+def _lines(sections: List[Dict[str, Any]], columns: Optional[List[str]] = None
+           ) -> Dict[Tuple[str, Optional[str]], List[Tuple[float, float]]]:
     """(column, series) -> [(message size, GB/s)] over the given sections' time rows."""
     found: Dict[Tuple[str, Optional[str]], List[Tuple[float, float]]] = {}
     for section in sections:
@@ -35,6 +36,8 @@ def _lines(sections: List[Dict[str, Any]]) -> Dict[Tuple[str, Optional[str]], Li
                 continue
             x = row.get("msg_size") or row["size"]
             for column, result in row["results"].items():
+                if columns is not None and column not in columns:
+                    continue
                 ns = shown(result)
                 if ns:
                     found.setdefault((column, row.get("series")), []).append((x, row["size"] / ns))
@@ -51,15 +54,16 @@ def plot(payload: Dict[str, Any], path: str) -> None:
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install 'wsfast[plot]'") from None
     by_name = {section["section"]: section for section in payload["sections"]}
-    panels = [(title, [by_name[name] for name in names if name in by_name]) for title, names in PANELS]
-    panels = [(title, sections) for title, sections in panels if sections]
+    panels = [(title, [by_name[name] for name in names if name in by_name][:1], columns)
+              for title, names, columns in PANELS]
+    panels = [panel for panel in panels if panel[1]]
     if not panels:
-        raise SystemExit("--plot: none of mask, utf8, frames, echo was run")
+        raise SystemExit("--plot: none of mask, text, frames, echo was run")
     cols = 2 if len(panels) > 1 else 1
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.6 * rows), squeeze=False)
-    for ax, (title, sections) in zip(axes.flat, panels):
-        lines = _lines(sections)
+    for ax, (title, sections, wanted) in zip(axes.flat, panels):
+        lines = _lines(sections, wanted)
         columns = list(dict.fromkeys(column for column, _ in lines))
         series = list(dict.fromkeys(s for _, s in lines))
         for (column, serie), points in lines.items():
@@ -71,7 +75,7 @@ def plot(payload: Dict[str, Any], path: str) -> None:
                     marker=_MARKERS[ci % len(_MARKERS)], markersize=4, linewidth=1.4)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_title(title, fontsize=11)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("message size (bytes)")
         ax.set_ylabel("throughput (GB/s of payload)")
         ax.grid(True, which="major", alpha=0.35)
