@@ -337,3 +337,29 @@ def test_patch_warning_is_a_runtime_warning():
         warnings.simplefilter("error", PatchWarning)
         with pytest.raises(PatchWarning):
             warnings.warn("x", PatchWarning, stacklevel=1)
+
+
+# -- the benchmark's echo servers run patched (and refuse to run unpatched when asked to patch) -----
+
+@pytest.mark.parametrize("library", ["websockets", "tornado"])
+def test_benchmark_echo_servers_run_patched(library):
+    _require(library)
+    pytest.importorskip("picows")
+    import asyncio
+
+    from wsfast.bench import patch as section
+    from wsfast.bench.echo import _Client, _Server
+
+    server = _Server(library, env={"WSFAST_BENCH_PATCH": library})
+    loop = asyncio.new_event_loop()
+    try:
+        client = _Client(loop, server.port)
+        client.check(os.urandom(70_000))  # raises unless every echo is exact
+        sample = section._echo_probe(server, client, b"x" * 64, 1)()
+        assert sample["cpu"] > 0 and sample["wall"] > 0
+        client.close()
+    finally:
+        server.stop()
+        loop.close()
+    with pytest.raises(RuntimeError, match="did not start"):
+        _Server(library, env={"WSFAST_BENCH_PATCH": library, "WSFAST_NO_EXTENSIONS": "1"})

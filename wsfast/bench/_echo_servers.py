@@ -3,9 +3,11 @@
 ``python -m wsfast.bench._echo_servers KIND [PORT [deflate]]`` starts KIND's echo
 server on 127.0.0.1 (PORT 0 = any), prints ``PORT <n>`` once it listens, and
 stops when its standard input closes (so a benchmark that dies leaves nothing
-running). Each server is what that library's documentation shows: the most
-direct echo its API offers, no compression (unless ``deflate`` is given: then
-permessage-deflate as the library offers it), large messages allowed.
+running). With ``WSFAST_BENCH_PATCH=LIB`` in the environment, ``wsfast.patch.LIB()``
+is applied first (the process exits if the patch is refused). Each server is what
+that library's documentation shows: the most direct echo its API offers, no
+compression (unless ``deflate`` is given: then permessage-deflate as the library
+offers it), large messages allowed.
 
 KIND ``asyncio`` is the floor: a plain ``asyncio.Protocol`` that echoes bytes,
 no WebSocket at all (the cost of the event loop and the kernel alone).
@@ -147,8 +149,29 @@ async def _picows(port: int, ready: Callable[[int], None], stop: Awaitable[None]
         server.close()
 
 
+async def _tornado(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
+    import tornado.web
+    import tornado.websocket
+
+    class Echo(tornado.websocket.WebSocketHandler):
+        def get_compression_options(self) -> Optional[Dict[str, Any]]:
+            return {} if deflate else None
+
+        def on_message(self, message: Any) -> None:
+            self.write_message(message, binary=isinstance(message, bytes))
+
+    app = tornado.web.Application([(r"/", Echo)], websocket_max_message_size=MAX_SIZE)
+    server = app.listen(port, "127.0.0.1")
+    try:
+        ready(next(iter(server._sockets.values())).getsockname()[1])
+        await stop
+    finally:
+        server.stop()
+
+
 SERVERS: Dict[str, Callable[..., Awaitable[None]]] = {
     "asyncio": _asyncio,
+    "tornado": _tornado,
     "wsfast": _wsfast,
     "websockets": _websockets,
     "aiohttp": _aiohttp,
@@ -233,6 +256,12 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         tracemalloc.start()
     _raise_open_files()
+    patch = os.environ.get("WSFAST_BENCH_PATCH")
+    if patch:
+        import wsfast.patch
+
+        if getattr(wsfast.patch, patch)() is None:
+            sys.exit(f"wsfast.patch.{patch}() was refused")
     asyncio.run(_main(args[0], int(args[1]) if len(args) > 1 else 0, args[2:3] == ["deflate"]))
 
 
