@@ -8,13 +8,16 @@ keeps the parser it was created with, so each call creates its own):
   client frames (masked) in 64 KiB reads;
 - wsproto: ``FrameProtocol.receive_bytes`` + ``received_frames``, the same bytes;
 - websocket-client: ``WebSocket.recv()`` of one 1 MiB non-ASCII text message
-  (unmasked, as a server sends it) read 16 KiB at a time, as from its socket.
+  (unmasked, as a server sends it) read 16 KiB at a time, as from its socket;
+- tornado: ``tornado.websocket._websocket_mask`` itself (tornado's own C
+  speedup unpatched).
 
 Echo rows run each library's echo server in its own process, patched or not
 (``WSFAST_BENCH_PATCH``), against a picows client with 32 messages in flight,
 and show the server's CPU time (user + sys) per echoed message, the median of
 the repeats taken round-robin; every echo's size is checked, one batch's
-bytes before timing. The drivers are shared with ``benchmarks/bench_patch.py``.
+bytes before timing. In-process rows are timed with this process's CPU time
+(``CLOCK = "cpu"``). The drivers are shared with ``benchmarks/bench_patch.py``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 from wsfast.bench import Case, peer
 
-TITLE = "Drop-in patches (wsfast.patch): patched vs unpatched, same library"
+TITLE = "Drop-in patches (wsfast.patch): patched vs unpatched, same library (CPU time)"
 ORDER = 60
+CLOCK = "cpu"  # this process's CPU time: on a loaded machine, wall time measures the load
 
 READ_SIZE = 65536
 RATIOS = [("patched", "unpatched", "speed-up")]
@@ -82,6 +86,19 @@ def wsproto_driver(chunks: List[bytes], patched: bool) -> Callable[[], int]:
             for frame in protocol.received_frames():
                 n += frame.message_finished  # messages (a frame cut by a read comes in pieces)
         return n
+
+    return run
+
+
+def tornado_mask_driver(data: bytes, patched: bool) -> Callable[[], bytes]:
+    """tornado's masking as its WebSocket code calls it (tornado.websocket._websocket_mask)."""
+    import tornado.websocket
+
+    _switch("tornado", patched)
+    mask = tornado.websocket.__dict__["_websocket_mask"]  # bound now: a call costs what tornado's costs
+
+    def run() -> bytes:
+        return mask(b"\x12\x34\x56\x78", data)  # type: ignore[no-any-return]
 
     return run
 
@@ -207,6 +224,12 @@ def cases(quick: bool) -> Iterator[Case]:
         yield Case("wsproto FrameProtocol, 10,000 x 16 B text", 16 * 10_000,
                    {"unpatched": wsproto_driver(small, False), "patched": wsproto_driver(small, True)},
                    {("patched", "unpatched"): 10.0}, msg_size=16, series="wsproto")
+    if peer("tornado.websocket", label="tornado") is not None:
+        for size in (64, 64 * 1024):
+            data = os.urandom(size)
+            funcs: Dict[str, Any] = {"unpatched": tornado_mask_driver(data, False),
+                                     "patched": tornado_mask_driver(data, True)}
+            yield Case(f"tornado _websocket_mask, {size} B", size, funcs, msg_size=size, series="tornado")
     if peer("websocket", label="websocket-client") is not None:
         wire, _ = websocket_client_text()
         yield Case("websocket-client recv(), 1 MiB non-ASCII text", len(wire),
