@@ -277,3 +277,28 @@ def test_asyncio_server_and_client_over_loopback_patched():
                     await ws.ping(b"hi")
 
     asyncio.run(main())
+
+
+def test_data_after_eof_and_data_handed_over_whole():
+    """receive_data after receive_eof raises as websockets does; bytes handed over are not kept."""
+    import gc
+    import weakref
+
+    for patched in (False, True):
+        if patched:
+            wsfast.patch.websockets()
+        protocol = Protocol(Side.SERVER)
+        protocol.receive_data(frame(1, b"a"))
+        protocol.receive_eof()
+        with pytest.raises(EOFError, match="stream ended"):
+            protocol.receive_data(frame(1, b"b"))
+    # a large frame received is held by nothing of the parser's once its events are taken
+    protocol = Protocol(Side.SERVER, max_size=None)
+    data = frame(2, b"x" * 300_000)
+    for i in range(0, len(data), 65536):
+        protocol.receive_data(data[i:i + 65536])
+    (event,) = protocol.events_received()
+    ref = weakref.ref(event)
+    del event
+    gc.collect()
+    assert ref() is None

@@ -7,7 +7,9 @@ dataclass ``Frame()`` call. The patch replaces ``Protocol.parse`` (which
 ``ServerProtocol.parse`` and ``ClientProtocol.parse`` reach through
 ``super()`` once the handshake is done) with a loop over wsfast's per-frame
 reader (:mod:`wsfast.stream`), which hands it the bytes received in one go and
-gets websockets ``Frame`` objects back, built in C.
+gets websockets ``Frame`` objects back, built in C. ``Protocol.receive_data``
+hands the bytes straight to that loop when it is waiting for them (no copy
+into the ``StreamReader``); in every other state it is websockets' own.
 
 What websockets decides stays websockets' own code, run on every frame that
 needs it: its extensions' ``decode`` (permessage-deflate), ``Frame.check()``,
@@ -54,6 +56,27 @@ def _eof_message(held: bytes, progress: Optional[Tuple[int, int]]) -> Optional[s
     if h < 2 + ext:
         return f"stream ends after {h - 2} bytes, expected {ext} bytes"
     return f"stream ends after {h - 2 - ext} bytes, expected 4 bytes"
+
+
+# instance attributes shared by the patched parse() and receive_data(): parse() waits for bytes
+# (and nothing else is queued), and the bytes receive_data() handed it
+_WAITING = "_wsfast_waiting"
+_HANDED = "_wsfast_data"
+
+
+def _make_receive_data(original: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    def receive_data(self: Any, data: Any) -> None:
+        """websockets' receive_data, handing the bytes to wsfast's parser without copying them."""
+        if self.__dict__.get(_WAITING) and not self.reader.eof and not self.reader.buffer:
+            self.__dict__[_HANDED] = data
+            next(self.parser)
+        else:
+            original(self, data)
+
+    receive_data.__doc__ = original.__doc__
+    receive_data.__qualname__ = original.__qualname__
+    receive_data.__module__ = original.__module__
+    return receive_data
 
 
 def _make_parse(impl: Any, original: Callable[[Any], Generator[None, None, None]]) -> Callable[[Any], Any]:
@@ -109,6 +132,8 @@ def _make_parse(impl: Any, original: Callable[[Any], Generator[None, None, None]
             while True:
                 buffer = self.reader.buffer
                 if not buffer:
+                    buffer = self.__dict__.pop(_HANDED, None)  # given by receive_data, not copied
+                if not buffer:
                     if self.reader.eof:
                         inside = None if reader is None else _eof_message(reader.held, reader.frame_progress)
                         if inside is not None:
@@ -116,14 +141,19 @@ def _make_parse(impl: Any, original: Callable[[Any], Generator[None, None, None]
                         if self.debug:
                             self.logger.debug("< EOF")
                         raise EOFError("unexpected end of stream")
-                    yield
+                    self.__dict__[_WAITING] = True
+                    try:
+                        yield
+                    finally:
+                        self.__dict__[_WAITING] = False
                     continue
                 if reader is None or (limits != (self.max_message_size, self.max_fragment_size)
                                       and not reader.in_message and not reader.held
                                       and reader.frame_progress is None):
                     reader = new_reader(self)
                     limits = (self.max_message_size, self.max_fragment_size)
-                self.reader.buffer = bytearray()
+                if buffer is self.reader.buffer:
+                    self.reader.buffer = bytearray()
                 rest = None
                 others = reader.other_frames
                 try:
@@ -140,8 +170,11 @@ def _make_parse(impl: Any, original: Callable[[Any], Generator[None, None, None]
                     for frame in frames:
                         receive(self, frame)
                         if self.parser is not outer:  # closing, or failed: discard() reads on
+                            frames = frame = buffer = None
                             while True:
                                 yield
+                # hold nothing while waiting: a large frame's memory goes back before the next one
+                frames = frame = buffer = None
                 if rest is not None:
                     # websockets' own parser takes over from the header wsfast refused
                     self.reader.buffer[:0] = rest
@@ -181,6 +214,7 @@ def _plan(impl: Any) -> List[Tuple[Any, str, Any]]:
     protocol = websockets.protocol.Protocol
     triples: List[Tuple[Any, str, Any]] = [
         (protocol, "parse", _make_parse(impl, protocol.__dict__["parse"])),
+        (protocol, "receive_data", _make_receive_data(protocol.__dict__["receive_data"])),
         (websockets.frames, "apply_mask", impl.apply_mask),
     ]
     legacy = loaded_module("websockets.legacy.framing")
