@@ -389,8 +389,13 @@ class Connection(asyncio.BufferedProtocol):
         return self._rview
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._rview[:nbytes])
+
+    def data_received(self, data: Any) -> None:
+        """Bytes read from the transport (a view of the read buffer, or bytes from a transport that
+        does not read into buffers, or from another protocol handing the connection over)."""
         try:
-            events = self._receive(self._rview[:nbytes])
+            events = self._receive(data)
         except InvalidState:  # data after EOF: nothing to do
             return
         except MemoryError as exc:
@@ -472,6 +477,15 @@ class Connection(asyncio.BufferedProtocol):
                 waiter.set_result(None)
 
     # ------------------------------------------------------------------ internals
+
+    def _dispatch(self, events: List[Any]) -> None:
+        """Events the protocol produced outside a read (frames that came with the handshake)."""
+        text_cls, binary_cls = self._text_cls, self._binary_cls
+        for event in events:
+            if type(event) is text_cls or type(event) is binary_cls:
+                self._messages.append(event.data)
+            else:
+                self._on_event(event)
 
     def _on_event(self, event: Any) -> None:
         """Everything but a data message: control frames, failures, handshake results."""

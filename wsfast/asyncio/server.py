@@ -126,14 +126,6 @@ class ServerConnection(Connection):
         self._after_io()
         return opened
 
-    def _dispatch(self, events: List[Any]) -> None:
-        text_cls, binary_cls = self._text_cls, self._binary_cls
-        for event in events:
-            if type(event) is text_cls or type(event) is binary_cls:
-                self._messages.append(event.data)
-            else:
-                self._on_event(event)
-
     # -- the handler
 
     async def _run(self, request: Request) -> None:
