@@ -54,7 +54,7 @@ WriteLimit = Union[int, Tuple[int, int]]
 READ_BUFFER_SIZE = 256 * 1024  # bytes one socket read may bring
 _YIELD_BYTES = 1024 * 1024  # a sender yields to the loop after this many bytes in one loop turn...
 _YIELD_SENDS = 1024  # ...or this many sends
-_OWN_WRITE = 16 * 1024  # before 3.12: payloads this large are written on their own (no join)
+_JOIN_MAX = 256 * 1024  # before 3.12: pieces are joined into writes of about this size (larger: on their own)
 
 # why reading is paused (bits of Connection._read_paused); it resumes when no reason is left
 _PAUSE_QUEUE = 1  # max_queue messages wait for the application
@@ -72,22 +72,35 @@ if sys.version_info >= (3, 12):
         transport.writelines(pieces)
 
 else:
+    _JOINING_WRITELINES = asyncio.WriteTransport.writelines
 
     def _writelines(transport: Any, pieces: List[bytes]) -> None:
-        """Before 3.12, writelines() joins everything into one new bytes object: copy large
-        payloads at most once (into the transport's buffer, for what the socket did not take) by
-        writing them on their own, as memoryviews; small frames are still joined."""
-        small: List[bytes] = []
+        """Before 3.12, asyncio's own transports' writelines() joins everything into one new bytes
+        object. A transport with a writelines() of its own (uvloop's: one writev) gets the list as
+        it is. For the others, pieces are joined into writes of up to about _JOIN_MAX bytes, so
+        that a frame header goes out with its payload (one send, one segment, instead of a
+        separate send of a few bytes); a larger piece is written on its own, as a memoryview,
+        copied at most once (into the transport's buffer, for what the socket did not take)."""
+        if type(transport).writelines is not _JOINING_WRITELINES:
+            transport.writelines(pieces)
+            return
+        batch: List[bytes] = []
+        size = 0
         for piece in pieces:
-            if len(piece) < _OWN_WRITE:
-                small.append(piece)
+            n = len(piece)
+            if n >= _JOIN_MAX:
+                if batch:
+                    transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
+                    batch, size = [], 0
+                transport.write(memoryview(piece))
                 continue
-            if small:
-                transport.write(b"".join(small) if len(small) > 1 else small[0])
-                small = []
-            transport.write(memoryview(piece))
-        if small:
-            transport.write(b"".join(small) if len(small) > 1 else small[0])
+            batch.append(piece)
+            size += n
+            if size >= _JOIN_MAX:
+                transport.write(b"".join(batch))
+                batch, size = [], 0
+        if batch:
+            transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
 
 
 def write_limits(write_limit: WriteLimit) -> Tuple[int, int]:
