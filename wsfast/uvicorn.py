@@ -58,7 +58,7 @@ from uvicorn.protocols.utils import (
 )
 
 from . import _defaults
-from .asyncio.connection import _PAUSE_HANDSHAKE, _YIELD_BYTES, _YIELD_SENDS, READ_BUFFER_SIZE, Connection
+from .asyncio.connection import _PAUSE_HANDSHAKE, _YIELD_BYTES, _YIELD_SENDS, Connection
 from .enums import CloseCode, FailureCause
 from .exceptions import ConnectionClosed
 from .handshake import offered_subprotocols
@@ -91,6 +91,12 @@ _EXPECTED_MESSAGE = "Expected ASGI message 'websocket.send' or 'websocket.close'
 _EXPECTED_BODY = "Expected ASGI message 'websocket.http.response.body' but got '{}'."
 _AFTER_CLOSE = "Unexpected ASGI message '{}', after sending 'websocket.close'."
 
+# What the app sent in one event-loop turn goes out in one write at the end of the turn, or as soon
+# as this much is queued; a socket read brings up to _READ_BYTES. Fewer, larger system calls: the
+# kernel's share of a large message's cost (copies, TCP) is most of it.
+_FLUSH_BYTES = 1024 * 1024
+_READ_BYTES = 1024 * 1024
+
 _FULL_TRANSPORT = ("abort", "can_write_eof", "write_eof", "writelines", "get_write_buffer_size",
                    "set_write_buffer_limits")
 
@@ -100,7 +106,7 @@ class _ReadBuffers(threading.local):
     what it keeps before ``data_received`` returns, so every connection of a loop can share it."""
 
     def __init__(self) -> None:
-        self.buffer = bytearray(READ_BUFFER_SIZE)
+        self.buffer = bytearray(_READ_BYTES)
 
 
 _read_buffers = _ReadBuffers()
@@ -418,7 +424,7 @@ class WSFastProtocol(Connection):
         self._unflushed += size
         self._turn_bytes += size
         self._turn_sends += 1
-        if self._unflushed >= self._write_high:
+        if self._unflushed >= _FLUSH_BYTES:
             self._flush()
         elif self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush_next_turn)

@@ -8,27 +8,9 @@
 # -n 2. Runs: asyncio loop with every HTTP protocol (h11, httptools, zttp); uvloop with httptools
 # (uvicorn[standard]); then uvicorn's own classes once, as the control. tests/benchmarks (CodSpeed
 # benchmarks of uvicorn's own classes, on a fake event loop) takes no ws_protocol_cls: not collected.
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/_common.bash"  # suite_venv: .ci/work/NAME/venv with wsfast from the working tree
 VERSION=0.55.0  # the newest release: its suite has the denial-response and shutdown tests 0.54.0 lacks
-WORK=$ROOT/.ci/work/uvicorn
-PY=${PYTHON:-python3}
-
-rm -rf "$WORK"
-mkdir -p "$WORK/src"
-"$PY" -m venv "$WORK/venv"
-# shellcheck disable=SC1091
-. "$WORK/venv/bin/activate"
-export PIP_DISABLE_PIP_VERSION_CHECK=1
-python -m pip install -q --upgrade pip
-if ! ls "$ROOT"/wsfast/_frames_c*.so >/dev/null 2>&1; then
-  (cd "$ROOT" && python -m pip install -q "setuptools>=77" "Cython>=3.0,<4" && python setup.py build_ext --inplace -q)
-fi
-# wsfast as built in the working tree, and nothing else of the repository (its tests/ must not
-# shadow uvicorn's)
-ln -s "$ROOT/wsfast" "$WORK/src/wsfast"
-echo "$WORK/src" > "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/wsfast-worktree.pth"
-WSFAST_REQUIRE_EXTENSIONS=1 python -c 'import wsfast; assert wsfast.IMPLEMENTATION == "c"'
+suite_venv uvicorn
 
 # uvicorn[standard] at the pinned release and its test dependencies (pyproject's dev group, pinned)
 python -m pip install -q "uvicorn[standard]==$VERSION" "pytest==9.2.0" "pytest-mock==3.17.0" \
