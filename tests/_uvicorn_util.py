@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, List, Tuple
 
 import pytest
 
+from wsfast.bench._uvicorn_server import echo as raw_echo_app  # noqa: F401  (the plainest ASGI echo)
 from wsfast.uvicorn import WSFastProtocol
 
 uvicorn = pytest.importorskip("uvicorn")
@@ -154,22 +155,3 @@ def fastapi_app(events: List[Tuple[Any, ...]]) -> Any:
         await ws.close()
 
     return app
-
-
-async def raw_echo_app(scope: Dict[str, Any], receive: Any, send: Any) -> None:
-    """The plainest ASGI echo (what Autobahn and the benchmark drive)."""
-    if scope["type"] != "websocket":
-        return
-    while True:
-        message = await receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
-            await send({"type": "websocket.send", "bytes": message.get("bytes"), "text": message.get("text")})
-        elif kind == "websocket.connect":
-            await send({"type": "websocket.accept"})
-        else:
-            return
-
-
-def close_code_of(exc: Optional[BaseException]) -> Any:
-    return getattr(getattr(exc, "rcvd", None), "code", None)
