@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any, List, Tuple
 
 import pytest
@@ -229,6 +230,38 @@ def test_aiohttp_client(kind, stack):
         assert events == [("closed", 4003, "from the app"), ("disconnect", 4004, "from aiohttp")]
 
     run_on(loop, main())
+
+
+# ---------------------------------------------------------------- permessage-deflate
+
+
+def test_permessage_deflate_with_websockets_and_aiohttp(kind, stack):
+    aiohttp = pytest.importorskip("aiohttp")
+    loop, http = stack
+    messages = ["", "h\u00e9llo", text_of(100_000), text_of(BIG), b"", binary_of(70_000), os.urandom(300_000)]
+
+    async def main():
+        async with uvicorn_server(fastapi_app([]), kind, http, ws_max_size=MAX) as (server, url):
+            async with connect(url + "/echo", compression="deflate") as ws:
+                assert [e.name for e in ws.protocol.extensions] == ["permessage-deflate"]
+                for message in messages:
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                (conn,) = connections(server)
+                assert [e.name for e in conn.protocol.extensions] == ["permessage-deflate"]
+            async with aiohttp.ClientSession() as session, \
+                    session.ws_connect(url + "/echo", compress=15, max_msg_size=MAX) as ws:
+                assert ws.compress  # the server agreed (aiohttp shows the window bits)
+                for message in messages:
+                    await (ws.send_str(message) if isinstance(message, str) else ws.send_bytes(message))
+                    assert (await ws.receive()).data == message
+        async with uvicorn_server(fastapi_app([]), kind, http, ws_per_message_deflate=False) as (_, url), \
+                connect(url + "/echo", compression="deflate") as ws:
+            assert ws.protocol.extensions == []
+            await ws.send("plain")
+            assert await ws.recv() == "plain"
+
+    run_on(loop, main(), 60)
 
 
 # ---------------------------------------------------------------- uvicorn's settings
@@ -471,7 +504,7 @@ def test_messages_before_a_protocol_error_reach_the_app(kind, stack):
 # ---------------------------------------------------------------- a real browser
 
 
-def test_browser_through_fastapi(kind, stack):
+def test_browser_through_fastapi_with_permessage_deflate(kind, stack):
     loop, http = stack
     events: List[Tuple[Any, ...]] = []
 
@@ -487,6 +520,7 @@ def test_browser_through_fastapi(kind, stack):
         assert result["protocol"] == "chat.v2"
         assert all(e["ok"] for e in result["echoes"]) and len(result["echoes"]) == 7, result["echoes"]
         assert result["close"] == {"code": 1000, "reason": "", "wasClean": True}
+        assert result["extensions"].startswith("permessage-deflate"), result["extensions"]
         assert events == [("disconnect", 1000, "browser done")]
 
     run_on(loop, main(), 90)

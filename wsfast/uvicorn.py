@@ -27,7 +27,9 @@ What the ASGI application sees, as with uvicorn's own classes:
 - Sending after the client left raises uvicorn's ``ClientDisconnected`` (an
   ``OSError``); sending after ``websocket.close`` is a ``RuntimeError``.
 
-uvicorn's settings: ``ws_max_size`` (bigger messages: 1009), ``ws_max_queue``
+uvicorn's settings: ``ws_per_message_deflate`` (permessage-deflate, RFC 7692, with
+wsfast's defaults: 12-bit windows both ways, memLevel 5, as uvicorn's own classes
+ask), ``ws_max_size`` (bigger messages, after decompression: 1009), ``ws_max_queue``
 (received messages waiting for the app; reading pauses at that many, and
 resumes when a quarter are left), ``ws_ping_interval`` / ``ws_ping_timeout``
 (keepalive; a missing pong: 1011; 0 or None disables), ``root_path``,
@@ -186,6 +188,7 @@ class WSFastProtocol(Connection):
         self.default_headers: List[Tuple[bytes, bytes]] = server_state.default_headers
         max_queue = config.ws_max_queue if config.ws_max_queue and config.ws_max_queue > 0 else None
         protocol = ServerProtocol(
+            compression="deflate" if config.ws_per_message_deflate else None,
             max_message_size=config.ws_max_size,
             ping_interval=_seconds(config.ws_ping_interval),
             ping_timeout=_seconds(config.ws_ping_timeout),
