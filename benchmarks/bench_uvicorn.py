@@ -1,12 +1,14 @@
 """uvicorn with --ws wsfast.uvicorn:WSFastProtocol vs websockets-sansio vs wsproto: a raw ASGI echo app,
-64 B text and 64 KiB binary, on asyncio + h11 and uvloop + httptools (pytest-benchmark).
+server CPU per message from a raw-socket client (pytest-benchmark).
 
-One test per (stack, message): the three servers (each its own process) run interleaved
-(``wsfast/bench/uvicorn.py``'s ``measure_cell``, which ``python -m wsfast bench uvicorn`` runs too);
-the medians of messages/s and of the server process's CPU time per message go to the
-benchmark's ``extra_info``, and pytest-benchmark times wsfast's runs. At the end the CPU
-ratios are printed with the targets: websockets-sansio's CPU per message over wsfast's
->= 2.5x at 64 B and >= 1.5x at 64 KiB.
+The same servers, client and probes as ``python -m wsfast bench uvicorn`` (see
+``wsfast/bench/uvicorn.py``): 64 B and 64 KiB messages, saturated, on asyncio + h11
+and uvloop + httptools. pytest-benchmark times the client's wall clock per round;
+the figure that matters, the server process's CPU time (user + sys) per message,
+is kept in each benchmark's ``extra_info`` (median over the rounds, which take
+turns over the three servers) and printed at the end with the ratios and the
+targets: websockets-sansio's CPU per message over wsfast's >= 2.5x at 64 B,
+>= 1.5x at 64 KiB.
 
     python -m pytest benchmarks/bench_uvicorn.py --benchmark-enable -q
 """
@@ -14,55 +16,74 @@ ratios are printed with the targets: websockets-sansio's CPU per message over ws
 from __future__ import annotations
 
 import importlib.util
+import os
+import statistics
 
 import pytest
 from _summary import print_past_capture
 
-from wsfast.bench import uvicorn as bench
+from wsfast.bench import server, uvicorn
 
 ROUNDS = 5
-_rows: list = []
+_cpu: dict = {}
 
 
-@pytest.fixture(scope="module", params=bench.STACKS, ids=[f"{loop}+{http}" for loop, http in bench.STACKS])
-def servers(request):
+STACK_IDS = [f"{loop}+{http}" for loop, http in uvicorn.STACKS]
+SIZE_OF = {name: size for name, size, *_ in uvicorn.SIZES}
+
+
+@pytest.fixture(scope="module", params=uvicorn.STACKS, ids=STACK_IDS)
+def targets(request):
     loop, http = request.param
-    for module in ("uvicorn", http) + (("uvloop",) if loop == "uvloop" else ()):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed")
-    found = bench.start_servers(loop, http)
+    needed = ["uvicorn", http] + (["uvloop"] if loop == "uvloop" else [])
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    env = {"WSFAST_BENCH_LOOP": loop, "WSFAST_BENCH_HTTP": http}
+    found = {}
     try:
+        for ws in uvicorn.CLASSES:
+            found[ws] = server._Target(f"uvicorn-{ws}", env=env)
         yield f"{loop}+{http}", found
     finally:
-        for server in found.values():
-            server.stop()
+        for target in found.values():
+            target.close()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cpu_summary(request):
+def _summary(request):
     yield
-    lines = ["", "uvicorn echo: server CPU per message (median of interleaved runs):"]
-    for row in _rows:
-        cells = "; ".join(f"{ws} {res['cpu_us_per_message']:.2f} us ({res['messages_per_s']:.0f}/s)"
-                          for ws, res in row["results"].items())
-        ratio = row["cpu_ratios"].get("websockets-sansio")
-        verdict = "" if ratio is None else (f"; websockets-sansio/wsfast {ratio:.2f}x "
-                                            f"(target {row['target']}x: {'ok' if row['met'] else 'MISSED'})")
-        lines.append(f"  {row['stack']} {row['name']}: {cells}{verdict}")
-    if _rows:
+    lines = ["", "uvicorn --ws classes, server CPU (user+sys) per message, median of interleaved rounds:"]
+    for (stack, name), cpu in sorted(_cpu.items()):
+        cells = [f"{ws} {cpu[ws] / 1000:.2f} us" for ws in uvicorn.CLASSES if ws in cpu]
+        target = uvicorn.TARGETS[SIZE_OF[name]][("wsfast", "websockets-sansio")]
+        ratio = cpu["websockets-sansio"] / cpu["wsfast"]
+        verdict = "ok" if ratio >= target else "MISSED"
+        cells.append(f"sansio/wsfast {ratio:.2f}x (target {target}x: {verdict})")
+        lines.append(f"  {stack} {name}: " + ", ".join(cells))
+    if _cpu:
         print_past_capture(request, lines)
 
 
-@pytest.mark.parametrize("name,size,text,messages", [(n, s, t, m) for n, s, t, m, _ in bench.SIZES],
-                         ids=[n.replace(" ", "-") for n, *_ in bench.SIZES])
-def test_uvicorn_echo(benchmark, servers, name, size, text, messages):
-    stack, found = servers
-    if "wsfast" not in found:
-        pytest.skip("wsfast's server did not start")
-    work = bench.Workload(size, text, messages)
-    row = bench.measure_cell(stack, name, found, work, ROUNDS)
-    _rows.append(row)
-    benchmark.group = f"uvicorn echo {stack} {name} x{work.messages}"
-    benchmark.extra_info.update({ws: {k: v for k, v in res.items() if k != "runs"}
-                                 for ws, res in row["results"].items()})
-    benchmark.pedantic(bench.run_once, args=(found["wsfast"], work), rounds=3, iterations=1)
+@pytest.mark.parametrize("name,size,count", [(n, s, q) for n, s, _, q in uvicorn.SIZES],
+                         ids=[n.replace(" ", "") for n, *_ in uvicorn.SIZES])
+def test_uvicorn_echo_cpu(benchmark, targets, name, size, count):
+    stack, found = targets
+    payload = os.urandom(size)
+    probes = {}
+    for ws, target in found.items():
+        server._check(target, "saturated", payload)  # every byte of the echo, before timing
+        probes[ws] = server._probe(target, "saturated", payload, count)
+    samples: dict = {ws: [] for ws in probes}
+
+    def one_round():  # the three servers take turns
+        for ws, probe in probes.items():
+            samples[ws].append(probe())
+
+    benchmark.group = f"uvicorn echo {stack} {name} x{count}, one round of {len(probes)} servers"
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
+    cpu = {ws: statistics.median(s["cpu"] for s in runs) for ws, runs in samples.items()}
+    benchmark.extra_info.update({f"{ws}_server_cpu_ns_per_msg": value for ws, value in cpu.items()},
+                                messages=count)
+    _cpu[(stack, name)] = cpu
+    assert all(value > 0 for value in cpu.values())

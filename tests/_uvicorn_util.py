@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, List, Tuple
 
 import pytest
 
-from wsfast.bench._uvicorn_server import echo as raw_echo_app  # noqa: F401  (the plainest ASGI echo)
+from wsfast.bench._echo_servers import asgi_echo as raw_echo_app  # noqa: F401  (the plainest ASGI echo)
 from wsfast.uvicorn import WSFastProtocol
 
 uvicorn = pytest.importorskip("uvicorn")

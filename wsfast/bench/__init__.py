@@ -35,12 +35,6 @@ Each :class:`Case` is one table row: ``Case(name, size, funcs, targets)``.
   ``a`` over ``b`` this project promises for that row; met targets are marked
   ``+`` and missed ones ``!`` in the table, and each is listed under it.
 
-A section whose measure is not a call's time (a server's own CPU time per
-message, read from the server process) defines instead::
-
-    def measure_section(settings: Settings, out: TextIO) -> Dict[str, Any]:
-        ...  # runs, prints its table, returns its results for the JSON
-
 A ratio column ``(a, b)`` or ``(a, b, header)`` shows ``time(b) / time(a)``:
 how many times faster column ``a`` is than column ``b`` (``2.00x`` = twice as
 fast); its header defaults to ``"a vs b"``.
@@ -321,7 +315,7 @@ def discover() -> Dict[str, types.ModuleType]:
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "cases") or hasattr(module, "measure_section"):
+        if hasattr(module, "cases"):
             found.append((getattr(module, "ORDER", 100), info.name, module))
     return {name: module for _, name, module in sorted(found, key=lambda t: (t[0], t[1]))}
 
@@ -364,15 +358,6 @@ def run_section(name: str, module: types.ModuleType, settings: Settings,
     """Run one section, print its table, and return its results (for JSON)."""
     _missing.clear()
     title = getattr(module, "TITLE", name)
-    custom = getattr(module, "measure_section", None)
-    if custom is not None:
-        print(f"\n== {title} ==", file=out, flush=True)
-        result: Dict[str, Any] = {"section": name, "title": title, "skipped": {}, "errors": []}
-        result.update(custom(settings, out))
-        result["skipped"].update(_missing)
-        for label, why in sorted(_missing.items()):
-            print(f"  skipped {label}: {why}", file=out)
-        return result
     ratios = [(r[0], r[1], r[2] if len(r) > 2 else f"{r[0]} vs {r[1]}")
               for r in getattr(module, "RATIOS", [])]
     clock = getattr(module, "CLOCK", "wall")

@@ -1,7 +1,8 @@
 """Echo servers for the loopback echo benchmark, one per library, each run in its own process.
 
 ``python -m wsfast.bench._echo_servers KIND [PORT [deflate]]`` starts KIND's echo
-server on 127.0.0.1 (PORT 0 = any), prints ``PORT <n>`` once it listens, and
+server on 127.0.0.1 (PORT 0 = any; ``WSFAST_BENCH_LOOP=uvloop``: on uvloop), prints
+``PORT <n>`` once it listens, and
 stops when its standard input closes (so a benchmark that dies leaves nothing
 running). With ``WSFAST_BENCH_PATCH=LIB`` in the environment, ``wsfast.patch.LIB()``
 is applied first (the process exits if the patch is refused). Each server is what
@@ -169,6 +170,51 @@ async def _tornado(port: int, ready: Callable[[int], None], stop: Awaitable[None
         server.stop()
 
 
+async def asgi_echo(scope: Dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """The plainest ASGI WebSocket echo: every message goes back as it came (text or bytes)."""
+    if scope["type"] != "websocket":
+        return
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            await send({"type": "websocket.send", "bytes": message.get("bytes"), "text": message.get("text")})
+        elif kind == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        else:
+            return
+
+
+def _uvicorn(ws: str) -> Callable[..., Awaitable[None]]:
+    """uvicorn serving asgi_echo with one --ws class; its HTTP protocol is WSFAST_BENCH_HTTP (h11)."""
+
+    async def serve(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
+        import socket
+
+        import uvicorn
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", port))
+        config = uvicorn.Config(asgi_echo, ws=ws, http=os.environ.get("WSFAST_BENCH_HTTP", "h11"),
+                                lifespan="off", log_level="warning", ws_max_size=MAX_SIZE,
+                                ws_ping_interval=None, ws_per_message_deflate=deflate)
+        server = uvicorn.Server(config)
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                task.result()  # why it did not start
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        try:
+            ready(sock.getsockname()[1])
+            await stop
+        finally:
+            server.should_exit = True
+            await task
+
+    return serve
+
+
 SERVERS: Dict[str, Callable[..., Awaitable[None]]] = {
     "asyncio": _asyncio,
     "tornado": _tornado,
@@ -176,6 +222,10 @@ SERVERS: Dict[str, Callable[..., Awaitable[None]]] = {
     "websockets": _websockets,
     "aiohttp": _aiohttp,
     "picows": _picows,
+    # uvicorn with its --ws classes (WSFAST_BENCH_LOOP=uvloop runs any of these servers on uvloop)
+    "uvicorn-wsfast": _uvicorn("wsfast.uvicorn:WSFastProtocol"),
+    "uvicorn-websockets-sansio": _uvicorn("websockets-sansio"),
+    "uvicorn-wsproto": _uvicorn("wsproto"),
 }
 
 
@@ -262,7 +312,13 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         if getattr(wsfast.patch, patch)() is None:
             sys.exit(f"wsfast.patch.{patch}() was refused")
-    asyncio.run(_main(args[0], int(args[1]) if len(args) > 1 else 0, args[2:3] == ["deflate"]))
+    main_coroutine = _main(args[0], int(args[1]) if len(args) > 1 else 0, args[2:3] == ["deflate"])
+    if os.environ.get("WSFAST_BENCH_LOOP") == "uvloop":
+        import uvloop
+
+        uvloop.run(main_coroutine)
+    else:
+        asyncio.run(main_coroutine)
 
 
 def _raise_open_files() -> None:

@@ -29,7 +29,7 @@ import contextlib
 import os
 import socket
 import time
-from typing import Any, Callable, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from wsfast.bench import Case, peer
 from wsfast.bench._raw_client import client_frames, open_socket, ping_pong, saturate, server_frames
@@ -66,9 +66,9 @@ TARGETS: Dict[str, Dict[Tuple[str, str], float]] = {
 class _Target:
     """One server process and one connection to it per pattern (opened on first use)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, env: Optional[Dict[str, str]] = None) -> None:
         self.kind = kind
-        self.server = _Server(kind)
+        self.server = _Server(kind, env=env)
         self.websocket = kind != "asyncio"
         self.socks: Dict[str, socket.socket] = {}
 
