@@ -292,7 +292,7 @@ class WSFastProtocol(Connection):
             "state": self.app_state.copy(),
             "extensions": {"websocket.http.response": {}},
         }
-        self._messages.append({"type": "websocket.connect"})  # type: ignore[arg-type]
+        self._messages.append({"type": "websocket.connect"})
         task = self._task = self.loop.create_task(self.run_asgi())
         task.add_done_callback(self._task_done)
         self.tasks.add(task)
@@ -354,7 +354,7 @@ class WSFastProtocol(Connection):
                 return {"type": "websocket.receive", "text": data}
             if kind is bytes:
                 return {"type": "websocket.receive", "bytes": data}
-            return data  # type: ignore[return-value]  # websocket.connect
+            return data  # type: ignore[no-any-return]  # websocket.connect
         try:
             data = await self._recv_wait()
         except ConnectionClosed:
