@@ -42,14 +42,16 @@ from wsf_kernels cimport (NOGIL_THRESHOLD, WSF_Z_END, WSF_Z_ERROR, WSF_Z_NOMEM, 
                           wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state, wsf_utf8_validate,
                           wsf_zlib_linked,
                           wsf_zlib_version)
+from wsf_kernels cimport (WSF_HDR_E_FRAME_TOO_BIG, WSF_HDR_E_MESSAGE_TOO_BIG, WSF_HDR_E_NOT_MINIMAL, WSF_HDR_E_TOP_BIT,
+                          wsf_header_check_start)
 from wsf_text cimport text_decoder, utf8_to_str
 
 import os
 
 from wsfast import _deflate_py
 from wsfast._deflate_py import corrupt_data
-from wsfast._twin_helpers import (check_mask, check_options, close_fields, event_bytes, event_text, short_repr,
-                                  too_big_inflated)
+from wsfast._twin_helpers import (check_mask, check_options, close_fields, event_bytes, event_text, header_error,
+                                  short_repr, too_big_inflated)
 from wsfast.close import parse_close_payload
 from wsfast.enums import CloseCode, Opcode
 from wsfast.exceptions import ProtocolError
@@ -99,9 +101,7 @@ cdef object _OP_BINARY = Opcode.BINARY
 cdef object _OP_PING = Opcode.PING
 cdef object _OP_PONG = Opcode.PONG
 cdef object _OP_CLOSE = Opcode.CLOSE
-cdef object _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
 cdef object _INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
-cdef object _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 cdef object _INTERNAL_ERROR = CloseCode.INTERNAL_ERROR
 cdef str _TEXT_INVALID = "invalid UTF-8 in a text message"
 cdef str _BUSY = "FrameParser.feed() called while another feed() of the same parser is running"
@@ -675,7 +675,7 @@ cdef class FrameParser:
                 return 0
             length = (<unsigned long long>p[2] << 8) | p[3]
             if length < 126:
-                raise ProtocolError(_PROTOCOL_ERROR, "payload length not in its minimal encoding")
+                raise header_error(WSF_HDR_E_NOT_MINIMAL)
         elif length == 127:
             hl = 10
             if avail < 10:
@@ -685,17 +685,16 @@ cdef class FrameParser:
                       (<unsigned long long>p[6] << 24) | (<unsigned long long>p[7] << 16) |
                       (<unsigned long long>p[8] << 8) | <unsigned long long>p[9])
             if length >> 63:
-                raise ProtocolError(_PROTOCOL_ERROR, "64-bit payload length with its top bit set")
+                raise header_error(WSF_HDR_E_TOP_BIT)
             if length < 65536:
-                raise ProtocolError(_PROTOCOL_ERROR, "payload length not in its minimal encoding")
+                raise header_error(WSF_HDR_E_NOT_MINIMAL)
         if b0 & 8:
             if length > self._limit:
-                raise ProtocolError(_MESSAGE_TOO_BIG, f"frame of {length} bytes exceeds the size limit")
+                raise header_error(WSF_HDR_E_FRAME_TOO_BIG, length)
         elif (b0 | self._m_rsv) & 0x40:
             pass  # compressed: the limit applies to what it inflates to, checked while inflating
         elif length > self._limit - self._m_size:
-            raise ProtocolError(_MESSAGE_TOO_BIG,
-                                f"message of {self._m_size + length} bytes exceeds the size limit")
+            raise header_error(WSF_HDR_E_MESSAGE_TOO_BIG, self._m_size + length)
         h.b0 = b0
         h.length = length
         if b1 & 0x80:
@@ -708,33 +707,10 @@ cdef class FrameParser:
         return hl
 
     cdef int _check_start(self, unsigned char b0, unsigned char b1) except -1:
-        """The rules on a header's first two bytes, in order; raises the first broken one."""
-        cdef int op = b0 & 0x0F
-        cdef int rsv = b0 & 0x70
-        if op >= 8:
-            if op > 10:
-                raise ProtocolError(_PROTOCOL_ERROR, f"reserved opcode {op}")
-            if not b0 & 0x80:
-                raise ProtocolError(_PROTOCOL_ERROR, "fragmented control frame")
-            if (b1 & 0x7F) > MAX_CONTROL:
-                raise ProtocolError(_PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
-            if rsv:
-                raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set on a control frame")
-        elif op:
-            if op > 2:
-                raise ProtocolError(_PROTOCOL_ERROR, f"reserved opcode {op}")
-            if self._m_op:
-                raise ProtocolError(_PROTOCOL_ERROR, "new data frame inside a fragmented message")
-            if rsv & ~self._owned:
-                raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set without a negotiated extension")
-        else:
-            if not self._m_op:
-                raise ProtocolError(_PROTOCOL_ERROR, "continuation frame without a message to continue")
-            if rsv:
-                raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set on a continuation frame")
-        if (b1 & 0x80) != self._mask_bit:
-            raise ProtocolError(_PROTOCOL_ERROR,
-                                "unmasked frame from a client" if self._mask_bit else "masked frame from a server")
+        """The rules on a header's first two bytes, in order (wsf_header.h); raises the first broken one."""
+        cdef int code = wsf_header_check_start(b0, b1, self._m_op != 0, self._owned, self._mask_bit)
+        if code:
+            raise header_error(code, b0 & 0x0F)
         return 0
 
     cdef void _begin(self, Header *h) noexcept:

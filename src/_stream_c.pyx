@@ -20,25 +20,14 @@ cimport cython
 
 from wsf_kernels cimport (
     NOGIL_THRESHOLD,
-    WSF_HDR_E_CONTROL_TOO_LONG,
-    WSF_HDR_E_DATA_IN_MESSAGE,
-    WSF_HDR_E_FRAGMENTED_CONTROL,
     WSF_HDR_E_FRAME_TOO_BIG,
-    WSF_HDR_E_MASKED_FROM_SERVER,
     WSF_HDR_E_MESSAGE_TOO_BIG,
-    WSF_HDR_E_NOT_MINIMAL,
-    WSF_HDR_E_RESERVED_OPCODE,
-    WSF_HDR_E_RSV_CONTINUATION,
-    WSF_HDR_E_RSV_CONTROL,
-    WSF_HDR_E_RSV_UNOWNED,
-    WSF_HDR_E_STRAY_CONTINUATION,
-    WSF_HDR_E_TOP_BIT,
-    WSF_HDR_E_UNMASKED_FROM_CLIENT,
     wsf_header,
     wsf_header_parse,
     wsf_mask,
 )
 
+from wsfast._twin_helpers import header_error
 from wsfast.enums import CloseCode
 from wsfast.exceptions import ProtocolError
 from wsfast.stream import Frame, reader_options
@@ -52,8 +41,6 @@ cdef enum:
     PREALLOC_AHEAD = 16777216  # never reserve more than this ahead of the data received
 
 cdef unsigned long long NO_LIMIT = 0xFFFFFFFFFFFFFFFFULL
-cdef object _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
-cdef object _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 cdef object _INTERNAL_ERROR = CloseCode.INTERNAL_ERROR
 cdef str _BUSY = "FrameReader.feed() called while another feed() of the same reader is running"
 cdef bytes _EMPTY = b""
@@ -64,41 +51,6 @@ cdef str _A_FIN = "fin"
 cdef str _A_RSV1 = "rsv1"
 cdef str _A_RSV2 = "rsv2"
 cdef str _A_RSV3 = "rsv3"
-
-
-cdef object _header_error(int code, unsigned long long length, unsigned long long msg_size):
-    """The ProtocolError for a WSF_HDR_E_* code, worded as the pure twin words it."""
-    if code == WSF_HDR_E_FRAME_TOO_BIG:
-        return ProtocolError(_MESSAGE_TOO_BIG, f"frame of {length} bytes exceeds the size limit")
-    if code == WSF_HDR_E_MESSAGE_TOO_BIG:
-        return ProtocolError(_MESSAGE_TOO_BIG, f"message of {msg_size + length} bytes exceeds the size limit")
-    if code == WSF_HDR_E_RESERVED_OPCODE:
-        reason = f"reserved opcode {length}"
-    elif code == WSF_HDR_E_FRAGMENTED_CONTROL:
-        reason = "fragmented control frame"
-    elif code == WSF_HDR_E_CONTROL_TOO_LONG:
-        reason = "control frame payload longer than 125 bytes"
-    elif code == WSF_HDR_E_RSV_CONTROL:
-        reason = "RSV bit set on a control frame"
-    elif code == WSF_HDR_E_DATA_IN_MESSAGE:
-        reason = "new data frame inside a fragmented message"
-    elif code == WSF_HDR_E_RSV_UNOWNED:
-        reason = "RSV bit set without a negotiated extension"
-    elif code == WSF_HDR_E_STRAY_CONTINUATION:
-        reason = "continuation frame without a message to continue"
-    elif code == WSF_HDR_E_RSV_CONTINUATION:
-        reason = "RSV bit set on a continuation frame"
-    elif code == WSF_HDR_E_UNMASKED_FROM_CLIENT:
-        reason = "unmasked frame from a client"
-    elif code == WSF_HDR_E_MASKED_FROM_SERVER:
-        reason = "masked frame from a server"
-    elif code == WSF_HDR_E_NOT_MINIMAL:
-        reason = "payload length not in its minimal encoding"
-    elif code == WSF_HDR_E_TOP_BIT:
-        reason = "64-bit payload length with its top bit set"
-    else:
-        reason = f"header rule {code}"
-    return ProtocolError(_PROTOCOL_ERROR, reason)
 
 
 cdef inline void _unmask(unsigned char *dst, const unsigned char *src, Py_ssize_t n,
@@ -271,9 +223,9 @@ cdef class FrameReader:
                                        self._frame_limit, room, h)
         if rc >= 0:
             return rc
-        if rc == WSF_HDR_E_RESERVED_OPCODE:
-            h.length = p[0] & 0x0F  # the opcode, for the message
-        raise _header_error(rc, h.length, self._msg_size)
+        if rc == WSF_HDR_E_MESSAGE_TOO_BIG:
+            raise header_error(rc, self._msg_size + h.length)
+        raise header_error(rc, h.length if rc == WSF_HDR_E_FRAME_TOO_BIG else p[0] & 0x0F)
 
     cdef int _parse(self, const unsigned char *data, Py_ssize_t end, list frames,
                     Py_ssize_t *err_start) except -1:

@@ -6,7 +6,10 @@
  * the extended length (minimal encoding, top bit, then the size limits); the
  * mask key last. It returns the header length (2..14), 0 when more bytes are
  * needed, or a negative WSF_HDR_E_* code naming the first rule broken, which
- * the caller turns into its error (1009 for the two size limits, else 1002).
+ * the caller turns into its error (1009 for the two size limits, else 1002;
+ * wsfast._twin_helpers.header_error words it). FrameReader uses the whole
+ * function; FrameParser, whose size rules differ (a compressed message is
+ * limited by what it inflates to), uses wsf_header_check_start().
  */
 #ifndef WSF_HEADER_H
 #define WSF_HEADER_H

@@ -101,6 +101,8 @@ cdef extern from "wsf_header.h":
         WSF_HDR_E_TOP_BIT
         WSF_HDR_E_FRAME_TOO_BIG
         WSF_HDR_E_MESSAGE_TOO_BIG
+    int wsf_header_check_start(unsigned char b0, unsigned char b1, int in_message, unsigned rsv_owned,
+                               unsigned mask_bit) noexcept nogil
     int wsf_header_parse(const unsigned char *p, size_t avail, int in_message, unsigned rsv_owned,
                          unsigned mask_bit, unsigned long long frame_limit, unsigned long long message_room,
                          wsf_header *h) noexcept nogil

@@ -24,6 +24,10 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from ._deflate_py import TAIL, Compressor, Inflater
 from ._twin_helpers import (
+    HDR_FRAME_TOO_BIG,
+    HDR_MESSAGE_TOO_BIG,
+    HDR_NOT_MINIMAL,
+    HDR_TOP_BIT,
     MAX_CONTROL_PAYLOAD,
     as_bytes,
     check_mask,
@@ -31,6 +35,8 @@ from ._twin_helpers import (
     close_fields,
     event_bytes,
     event_text,
+    header_error,
+    header_start_code,
     short_repr,
     too_big_inflated,
 )
@@ -58,9 +64,7 @@ _HEAD16 = struct.Struct("!BBH").pack
 _HEAD64 = struct.Struct("!BBQ").pack
 _new = object.__new__
 
-_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
 _INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
-_MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 _TEXT_INVALID = "invalid UTF-8 in a text message"
 _BUSY = "FrameParser.feed() called while another feed() of the same parser is running"
 
@@ -359,7 +363,9 @@ class FrameParser:
         b0 = buf[pos]
         b1 = buf[pos + 1]
         if not ((b0 == 0x81 or b0 == 0x82) and not self._m_op and (b1 & 0x80) == self._mask_bit):
-            self._check_start(b0, b1)
+            code = header_start_code(b0, b1, bool(self._m_op), self._owned, self._mask_bit)
+            if code:
+                raise header_error(code, b0 & 0x0F)
         length = b1 & 0x7F
         hlen = 2
         if length == 126:
@@ -368,58 +374,28 @@ class FrameParser:
                 return None
             length = _U16(buf, pos + 2)[0]
             if length < 126:
-                raise ProtocolError(_PROTOCOL_ERROR, "payload length not in its minimal encoding")
+                raise header_error(HDR_NOT_MINIMAL)
         elif length == 127:
             hlen = 10
             if end - pos < 10:
                 return None
             length = _U64(buf, pos + 2)[0]
             if length >> 63:
-                raise ProtocolError(_PROTOCOL_ERROR, "64-bit payload length with its top bit set")
+                raise header_error(HDR_TOP_BIT)
             if length < 65536:
-                raise ProtocolError(_PROTOCOL_ERROR, "payload length not in its minimal encoding")
+                raise header_error(HDR_NOT_MINIMAL)
         if b0 & 8:
             if length > self._limit:
-                raise ProtocolError(_MESSAGE_TOO_BIG, f"frame of {length} bytes exceeds the size limit")
+                raise header_error(HDR_FRAME_TOO_BIG, length)
         elif (b0 | self._m_rsv) & 0x40:
             pass  # compressed: the limit applies to what it inflates to, checked while inflating
         elif length > self._limit - self._m_size:
-            raise ProtocolError(_MESSAGE_TOO_BIG,
-                                f"message of {self._m_size + length} bytes exceeds the size limit")
+            raise header_error(HDR_MESSAGE_TOO_BIG, self._m_size + length)
         if b1 & 0x80:
             if end - pos < hlen + 4:
                 return None
             return hlen + 4, b0, length, buf[pos + hlen:pos + hlen + 4]
         return hlen, b0, length, None
-
-    def _check_start(self, b0: int, b1: int) -> None:
-        """The rules on a header's first two bytes, in order; raises the first broken one."""
-        op = b0 & 0x0F
-        rsv = b0 & 0x70
-        if op >= 8:
-            if op > 10:
-                raise ProtocolError(_PROTOCOL_ERROR, f"reserved opcode {op}")
-            if not b0 & 0x80:
-                raise ProtocolError(_PROTOCOL_ERROR, "fragmented control frame")
-            if (b1 & 0x7F) > MAX_CONTROL_PAYLOAD:
-                raise ProtocolError(_PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
-            if rsv:
-                raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set on a control frame")
-        elif op:
-            if op > 2:
-                raise ProtocolError(_PROTOCOL_ERROR, f"reserved opcode {op}")
-            if self._m_op:
-                raise ProtocolError(_PROTOCOL_ERROR, "new data frame inside a fragmented message")
-            if rsv & ~self._owned:
-                raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set without a negotiated extension")
-        else:
-            if not self._m_op:
-                raise ProtocolError(_PROTOCOL_ERROR, "continuation frame without a message to continue")
-            if rsv:
-                raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set on a continuation frame")
-        if (b1 & 0x80) != self._mask_bit:
-            reason = "unmasked frame from a client" if self._mask_bit else "masked frame from a server"
-            raise ProtocolError(_PROTOCOL_ERROR, reason)
 
     def _begin(self, b0: int, length: int, key: Optional[bytes]) -> None:
         """A header is complete: its payload (`length` bytes) comes next."""

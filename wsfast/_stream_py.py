@@ -11,7 +11,15 @@ from __future__ import annotations
 import struct
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ._twin_helpers import MAX_CONTROL_PAYLOAD, as_bytes
+from ._twin_helpers import (
+    HDR_FRAME_TOO_BIG,
+    HDR_MESSAGE_TOO_BIG,
+    HDR_NOT_MINIMAL,
+    HDR_TOP_BIT,
+    as_bytes,
+    header_error,
+    header_start_code,
+)
 from ._twin_helpers import xor_with_key as _unmask
 from .enums import CloseCode
 from .exceptions import ProtocolError
@@ -21,42 +29,9 @@ __all__ = ["FrameReader"]
 
 _U16 = struct.Struct("!H").unpack_from
 _U64 = struct.Struct("!Q").unpack_from
-_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
-_MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 _BUSY = "FrameReader.feed() called while another feed() of the same reader is running"
 
-# header rules on the first two bytes, in order (the same order as FrameParser's)
 Header = Tuple[int, int, int, Optional[bytes]]  # header length, first byte, payload length, mask key
-
-
-def check_start(b0: int, b1: int, in_message: bool, rsv_bits: int, mask_bit: int) -> None:
-    """Raise ProtocolError(1002) for the first rule a header's first two bytes break."""
-    op = b0 & 0x0F
-    rsv = b0 & 0x70
-    if op >= 8:
-        if op > 10:
-            raise ProtocolError(_PROTOCOL_ERROR, f"reserved opcode {op}")
-        if not b0 & 0x80:
-            raise ProtocolError(_PROTOCOL_ERROR, "fragmented control frame")
-        if (b1 & 0x7F) > MAX_CONTROL_PAYLOAD:
-            raise ProtocolError(_PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
-        if rsv:
-            raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set on a control frame")
-    elif op:
-        if op > 2:
-            raise ProtocolError(_PROTOCOL_ERROR, f"reserved opcode {op}")
-        if in_message:
-            raise ProtocolError(_PROTOCOL_ERROR, "new data frame inside a fragmented message")
-        if rsv & ~rsv_bits:
-            raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set without a negotiated extension")
-    else:
-        if not in_message:
-            raise ProtocolError(_PROTOCOL_ERROR, "continuation frame without a message to continue")
-        if rsv:
-            raise ProtocolError(_PROTOCOL_ERROR, "RSV bit set on a continuation frame")
-    if (b1 & 0x80) != mask_bit:
-        reason = "unmasked frame from a client" if mask_bit else "masked frame from a server"
-        raise ProtocolError(_PROTOCOL_ERROR, reason)
 
 
 class FrameReader:
@@ -229,7 +204,9 @@ class FrameReader:
         b0 = buf[pos]
         b1 = buf[pos + 1]
         if not ((b0 == 0x81 or b0 == 0x82) and not self._in_msg and (b1 & 0x80) == self._mask_bit):
-            check_start(b0, b1, self._in_msg, self._rsv_bits, self._mask_bit)
+            code = header_start_code(b0, b1, self._in_msg, self._rsv_bits, self._mask_bit)
+            if code:
+                raise header_error(code, b0 & 0x0F)
         length = b1 & 0x7F
         hlen = 2
         if length == 126:
@@ -238,21 +215,20 @@ class FrameReader:
                 return None
             length = _U16(buf, pos + 2)[0]
             if length < 126:
-                raise ProtocolError(_PROTOCOL_ERROR, "payload length not in its minimal encoding")
+                raise header_error(HDR_NOT_MINIMAL)
         elif length == 127:
             hlen = 10
             if end - pos < 10:
                 return None
             length = _U64(buf, pos + 2)[0]
             if length >> 63:
-                raise ProtocolError(_PROTOCOL_ERROR, "64-bit payload length with its top bit set")
+                raise header_error(HDR_TOP_BIT)
             if length < 65536:
-                raise ProtocolError(_PROTOCOL_ERROR, "payload length not in its minimal encoding")
+                raise header_error(HDR_NOT_MINIMAL)
         if length > self._frame_limit:
-            raise ProtocolError(_MESSAGE_TOO_BIG, f"frame of {length} bytes exceeds the size limit")
+            raise header_error(HDR_FRAME_TOO_BIG, length)
         if not b0 & 8 and length > self._msg_limit - self._msg_size:
-            raise ProtocolError(_MESSAGE_TOO_BIG,
-                                f"message of {self._msg_size + length} bytes exceeds the size limit")
+            raise header_error(HDR_MESSAGE_TOO_BIG, self._msg_size + length)
         if b1 & 0x80:
             if end - pos < hlen + 4:
                 return None

@@ -19,6 +19,12 @@ from .extensions.permessage_deflate import PerMessageDeflate
 
 __all__ = [
     "MAX_CONTROL_PAYLOAD",
+    "HDR_NOT_MINIMAL",
+    "HDR_TOP_BIT",
+    "HDR_FRAME_TOO_BIG",
+    "HDR_MESSAGE_TOO_BIG",
+    "header_error",
+    "header_start_code",
     "as_bytes",
     "check_mask",
     "check_options",
@@ -31,6 +37,83 @@ __all__ = [
 ]
 
 MAX_CONTROL_PAYLOAD = 125
+
+
+# ---------------------------------------------------------------- header rules
+
+# The codes of wsf_header.h (src/), one per framing rule: the compiled parsers get them from C,
+# the pure ones from header_start_code(); both turn them into the error with header_error().
+HDR_RESERVED_OPCODE = -1
+HDR_FRAGMENTED_CONTROL = -2
+HDR_CONTROL_TOO_LONG = -3
+HDR_RSV_CONTROL = -4
+HDR_DATA_IN_MESSAGE = -5
+HDR_RSV_UNOWNED = -6
+HDR_STRAY_CONTINUATION = -7
+HDR_RSV_CONTINUATION = -8
+HDR_UNMASKED_FROM_CLIENT = -9
+HDR_MASKED_FROM_SERVER = -10
+HDR_NOT_MINIMAL = -11
+HDR_TOP_BIT = -12
+HDR_FRAME_TOO_BIG = -13
+HDR_MESSAGE_TOO_BIG = -14
+
+_HEADER_REASONS = {
+    HDR_RESERVED_OPCODE: "reserved opcode {value}",
+    HDR_FRAGMENTED_CONTROL: "fragmented control frame",
+    HDR_CONTROL_TOO_LONG: "control frame payload longer than 125 bytes",
+    HDR_RSV_CONTROL: "RSV bit set on a control frame",
+    HDR_DATA_IN_MESSAGE: "new data frame inside a fragmented message",
+    HDR_RSV_UNOWNED: "RSV bit set without a negotiated extension",
+    HDR_STRAY_CONTINUATION: "continuation frame without a message to continue",
+    HDR_RSV_CONTINUATION: "RSV bit set on a continuation frame",
+    HDR_UNMASKED_FROM_CLIENT: "unmasked frame from a client",
+    HDR_MASKED_FROM_SERVER: "masked frame from a server",
+    HDR_NOT_MINIMAL: "payload length not in its minimal encoding",
+    HDR_TOP_BIT: "64-bit payload length with its top bit set",
+    HDR_FRAME_TOO_BIG: "frame of {value} bytes exceeds the size limit",
+    HDR_MESSAGE_TOO_BIG: "message of {value} bytes exceeds the size limit",
+}
+
+
+def header_start_code(b0: int, b1: int, in_message: bool, rsv_owned: int, mask_bit: int) -> int:
+    """The rules on a header's first two bytes, in order: 0, or the code of the first one broken.
+
+    The pure-Python twin of wsf_header_check_start() in src/wsf_header.h.
+    """
+    op = b0 & 0x0F
+    rsv = b0 & 0x70
+    if op >= 8:
+        if op > 10:
+            return HDR_RESERVED_OPCODE
+        if not b0 & 0x80:
+            return HDR_FRAGMENTED_CONTROL
+        if (b1 & 0x7F) > MAX_CONTROL_PAYLOAD:
+            return HDR_CONTROL_TOO_LONG
+        if rsv:
+            return HDR_RSV_CONTROL
+    elif op:
+        if op > 2:
+            return HDR_RESERVED_OPCODE
+        if in_message:
+            return HDR_DATA_IN_MESSAGE
+        if rsv & ~rsv_owned:
+            return HDR_RSV_UNOWNED
+    else:
+        if not in_message:
+            return HDR_STRAY_CONTINUATION
+        if rsv:
+            return HDR_RSV_CONTINUATION
+    if (b1 & 0x80) != mask_bit:
+        return HDR_UNMASKED_FROM_CLIENT if mask_bit else HDR_MASKED_FROM_SERVER
+    return 0
+
+
+def header_error(code: int, value: int = 0) -> ProtocolError:
+    """The error for a header rule's code; `value`: the opcode, or the size for the size limits."""
+    close = CloseCode.MESSAGE_TOO_BIG if code in (HDR_FRAME_TOO_BIG, HDR_MESSAGE_TOO_BIG) \
+        else CloseCode.PROTOCOL_ERROR
+    return ProtocolError(close, _HEADER_REASONS[code].format(value=value))
 
 
 # ---------------------------------------------------------------- arguments
