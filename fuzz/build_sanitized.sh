@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build wsfast's extensions with AddressSanitizer + UndefinedBehaviorSanitizer
 # (WSFAST_SANITIZE=1) into a scratch directory, then fuzz the frame parser
-# (or FUZZ_TARGET: fuzz_utf8_decode for the UTF-8 -> str decoders) there with
+# (or FUZZ_TARGET: fuzz_utf8_decode for the UTF-8 -> str decoders, fuzz_stream for
+# the per-frame reader) there with
 # atheris, an ASan runtime preloaded into the (uninstrumented) Python interpreter.
 #
 #   fuzz/build_sanitized.sh [RUNS] [extra libFuzzer flags...]     RUNS defaults to 1000000
@@ -16,7 +17,7 @@
 #
 # Environment: PYTHON (interpreter with Cython, setuptools, atheris; default
 # python3), CC (default gcc), WSFAST_SAN_DIR (scratch dir, default
-# build/sanitized), FUZZ_TARGET (fuzz_frames or fuzz_utf8_decode), FUZZ_CORPUS
+# build/sanitized), FUZZ_TARGET (fuzz_frames, fuzz_utf8_decode or fuzz_stream), FUZZ_CORPUS
 # (corpus dir, default $WSFAST_SAN_DIR/corpus-$FUZZ_TARGET).
 # Exit status is the fuzzer's: 0 when every run passed.
 set -euo pipefail
