@@ -106,11 +106,13 @@ class NodeServer:
 
 
 @contextlib.asynccontextmanager
-async def node_server() -> AsyncIterator[NodeServer]:
+async def node_server(deflate: bool = False) -> AsyncIterator[NodeServer]:
+    """``deflate``: the server accepts permessage-deflate and compresses every message."""
     node = require_node()
+    env = dict(os.environ, PEER_DEFLATE="1" if deflate else "0")
     proc = await asyncio.create_subprocess_exec(
         node, str(NODE_DIR / "echo_server.js"), "0",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(NODE_DIR), start_new_session=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(NODE_DIR), env=env, start_new_session=True,
     )
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), 20)  # type: ignore[union-attr]
@@ -124,10 +126,11 @@ async def node_server() -> AsyncIterator[NodeServer]:
         await kill_process(proc)
 
 
-async def node_client(url: str, steps: list, timeout: float = 60.0) -> List[dict]:
-    """Run `node client.js` through `steps`; return its JSON lines (the last is the close)."""
+async def node_client(url: str, steps: list, timeout: float = 60.0, deflate: bool = False) -> List[dict]:
+    """Run `node client.js` through `steps`; return its JSON lines (the last is the close).
+    ``deflate``: the client offers permessage-deflate and compresses every message."""
     node = require_node()
-    env = dict(os.environ, PEER_TIMEOUT_MS=str(int(timeout * 1000)))
+    env = dict(os.environ, PEER_TIMEOUT_MS=str(int(timeout * 1000)), PEER_DEFLATE="1" if deflate else "0")
     proc = await asyncio.create_subprocess_exec(
         node, str(NODE_DIR / "client.js"), url, json.dumps(steps),
         stdout=subprocess.PIPE, cwd=str(NODE_DIR), env=env, start_new_session=True,

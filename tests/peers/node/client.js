@@ -1,5 +1,5 @@
 // Scripted client on Node's `ws`, an interop peer for wsfast's asyncio server tests.
-// Usage: node client.js <url> <steps-json>
+// Usage: node client.js <url> <steps-json>      (PEER_DEFLATE=1: with permessage-deflate)
 // Steps, run in order:
 //   {"send": "text"|"binary", "size": n}  send n bytes, expect the same message echoed back
 //   {"send_text": "..."}                    send this text, expect nothing back
@@ -29,7 +29,9 @@ function binaryOfBytes(n) {
   return buf;
 }
 
-const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024, perMessageDeflate: false });
+// PEER_DEFLATE=1: offer permessage-deflate and compress every message (threshold 0)
+const deflate = process.env.PEER_DEFLATE === "1" ? { threshold: 0 } : false;
+const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024, perMessageDeflate: deflate });
 let waiting = null; // {kind, resolve, expect}
 
 ws.on("message", (data, isBinary) => {
@@ -65,7 +67,7 @@ async function run() {
     ws.once("open", resolve);
     ws.once("error", reject);
   });
-  out({ event: "open", protocol: ws.protocol });
+  out({ event: "open", protocol: ws.protocol, extensions: ws.extensions });
   for (const step of steps) {
     if (step.send) {
       const binary = step.send === "binary";
