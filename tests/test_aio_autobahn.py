@@ -1,5 +1,6 @@
-"""Autobahn|Testsuite cases 1-7, 9 and 10 (301 cases) through kosoku, against the wsfast server
-AND the wsfast client, with the compiled AND the pure-Python hot path.
+"""Autobahn|Testsuite cases 1-7, 9 and 10 (301 cases) and the permessage-deflate cases 12.* and 13.*
+up to 16 KiB (84 cases) through kosoku, against the wsfast server AND the wsfast client, with the
+compiled AND the pure-Python hot path (the larger deflate cases: see DEFLATE_LARGE).
 
 kosoku's ``run_fuzzingclient`` drives a server under test; ``run_fuzzingserver``
 serves the cases to a client under test, which follows Autobahn's protocol
@@ -15,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import pytest
 from _aio_peers import require
 from _aio_util import IMPLEMENTATIONS, impl_or_skip, run, wsfast_server
 
+from wsfast._env import env_flag
 from wsfast.asyncio import ConnectionClosed, connect
 
 try:
@@ -29,7 +31,14 @@ except ImportError:  # Python < 3.10, or not installed
     kosoku = None
 
 CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]
-EXPECTED_CASES = 301
+# permessage-deflate: 12.* (the five data sets) and 13.* (the parameter combinations), each with 18
+# message sizes; here those up to 16 KiB (cases 1-7). The larger ones (8-18, up to 128 KiB x 1000
+# messages, ~11 GB each way in all) run against the compiled server in .ci/suites/autobahn_deflate.sh.
+DEFLATE_SMALL = [f"{major}.{minor}.{n}" for major, minors in ((12, 5), (13, 7))
+                 for minor in range(1, minors + 1) for n in range(1, 8)]
+DEFLATE_LARGE = [f"{major}.{minor}.{n}" for major, minors in ((12, 5), (13, 7))
+                 for minor in range(1, minors + 1) for n in range(8, 19)]
+CASE_SETS = {"core": (CASES, 301), "deflate": (DEFLATE_SMALL, 84)}
 MAX_SIZE = 64 * 1024 * 1024  # the 9.x cases send messages up to 16 MiB
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("kind", IMPLEMENTATIONS)]
@@ -79,11 +88,11 @@ def summarize(title: str, results: List[Any], seconds: float) -> str:
     return "\n".join(lines)
 
 
-def check(title: str, results: List[Any], seconds: float, capsys: Any) -> None:
+def check(title: str, results: List[Any], seconds: float, capsys: Any, expected: int) -> None:
     report = summarize(title, results, seconds)
     with capsys.disabled():
         print("\n" + report)
-    assert len(results) == EXPECTED_CASES, report
+    assert len(results) == expected, report
     misses = [r.case_id for r in results if verdict(r) == "MISS"]
     assert not misses, f"cases not OK: {misses}\n{report}"
 
@@ -96,7 +105,7 @@ async def autobahn_echo(ws: Any) -> None:
         pass
 
 
-def test_autobahn_wsfast_server(kind, capsys):
+def serve_cases(kind: str, cases: List[str], timeout: float) -> Tuple[List[Any], float]:
     ks = require_kosoku()
 
     async def main():
@@ -104,13 +113,30 @@ def test_autobahn_wsfast_server(kind, capsys):
                                  close_timeout=5) as (server, url):
             started = time.perf_counter()
             try:
-                results = await ks.run_fuzzingclient(url, CASES, concurrency=4)
+                results = await ks.run_fuzzingclient(url, cases, concurrency=4)
             except ks.FailureError as failure:
                 results = failure.results
             return results, time.perf_counter() - started
 
-    results, seconds = run(main(), 600)
-    check(f"wsfast server, {kind} hot path", results, seconds, capsys)
+    return run(main(), timeout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("case_set", list(CASE_SETS))
+def test_autobahn_wsfast_server(kind, case_set, capsys):
+    cases, expected = CASE_SETS[case_set]
+    results, seconds = serve_cases(kind, cases, 600)
+    check(f"wsfast server, {kind} hot path, {case_set} cases", results, seconds, capsys, expected)
+
+
+@pytest.mark.skipif(not env_flag("WSFAST_AUTOBAHN_DEFLATE_LARGE"),
+                    reason="long (~11 GB each way): .ci/suites/autobahn_deflate.sh runs it "
+                           "(WSFAST_AUTOBAHN_DEFLATE_LARGE=1)")
+def test_autobahn_deflate_large_cases_compiled_server(kind, capsys):
+    if kind != "c":
+        pytest.skip("the large compression cases run against the compiled server")
+    results, seconds = serve_cases(kind, DEFLATE_LARGE, 3600)
+    check("wsfast server, c hot path, deflate cases 12.*.8-18 and 13.*.8-18", results, seconds, capsys,
+          len(DEFLATE_LARGE))
 
 
 async def drive_cases(base: str, kind: str) -> None:
@@ -134,12 +160,14 @@ async def drive_cases(base: str, kind: str) -> None:
         pass
 
 
-def test_autobahn_wsfast_client(kind, capsys):
+@pytest.mark.parametrize("case_set", list(CASE_SETS))
+def test_autobahn_wsfast_client(kind, case_set, capsys):
     ks = require_kosoku()
+    cases, expected = CASE_SETS[case_set]
 
     async def main():
         started = time.perf_counter()
-        async with ks.run_fuzzingserver(CASES, host="127.0.0.1", port=0) as fuzzer:
+        async with ks.run_fuzzingserver(cases, host="127.0.0.1", port=0) as fuzzer:
             await drive_cases(f"ws://{fuzzer.address}:{fuzzer.port}", kind)
             try:
                 results = await asyncio.wait_for(fuzzer.get_result(), 60)
@@ -148,4 +176,4 @@ def test_autobahn_wsfast_client(kind, capsys):
         return results, time.perf_counter() - started
 
     results, seconds = run(main(), 600)
-    check(f"wsfast client, {kind} hot path", results, seconds, capsys)
+    check(f"wsfast client, {kind} hot path, {case_set} cases", results, seconds, capsys, expected)

@@ -121,19 +121,19 @@ def test_aiohttp_client_with_deflate(kind, option):
     async def main():
         async with wsfast_server(lambda ws: recording_echo(ws, seen), impl=kind,
                                  compression=OPTIONS[option]) as (server, url), \
-                aiohttp.ClientSession() as session:
-            async with session.ws_connect(url, compress=15, max_msg_size=BIG) as ws:
-                assert ws.compress > 0  # aiohttp agreed to compress (its window bits)
-                for message in MESSAGES:
-                    if isinstance(message, str):
-                        await ws.send_str(message)
-                        msg = await ws.receive(timeout=30)
-                        assert msg.type == aiohttp.WSMsgType.TEXT and msg.data == message
-                    else:
-                        await ws.send_bytes(message)
-                        msg = await ws.receive(timeout=30)
-                        assert msg.type == aiohttp.WSMsgType.BINARY and msg.data == message
-                await ws.close()
+                aiohttp.ClientSession() as session, \
+                session.ws_connect(url, compress=15, max_msg_size=BIG) as ws:
+            assert ws.compress > 0  # aiohttp agreed to compress (its window bits)
+            for message in MESSAGES:
+                if isinstance(message, str):
+                    await ws.send_str(message)
+                    msg = await ws.receive(timeout=30)
+                    assert msg.type == aiohttp.WSMsgType.TEXT and msg.data == message
+                else:
+                    await ws.send_bytes(message)
+                    msg = await ws.receive(timeout=30)
+                    assert msg.type == aiohttp.WSMsgType.BINARY and msg.data == message
+            await ws.close()
         agreed(seen[0])
 
     run(main(), 120)

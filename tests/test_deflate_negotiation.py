@@ -147,6 +147,22 @@ def test_client_offers(options, offer):
     assert format_extensions([(PMD, ClientPerMessageDeflate(DeflateOptions(**options)).offer())]) == offer
 
 
+def test_client_header_adds_an_offer_consenting_to_client_no_context_takeover():
+    # Autobahn's test server only accepts client_no_context_takeover requests from offers that
+    # carry it; the first offer is the one every other server takes
+    assert ClientHandshake(URI, extensions=[ClientPerMessageDeflate()]).request.headers[
+        "Sec-WebSocket-Extensions"] == (f"{PMD}; client_max_window_bits=12, "
+                                        f"{PMD}; client_no_context_takeover; client_max_window_bits=12")
+    assert ClientHandshake(URI, extensions=[ClientPerMessageDeflate(DeflateOptions(
+        client_no_context_takeover=True))]).request.headers["Sec-WebSocket-Extensions"] == (
+        f"{PMD}; client_no_context_takeover; client_max_window_bits=12")
+    # our own server takes the first: the client keeps its context
+    header = ClientHandshake(URI, extensions=[ClientPerMessageDeflate()]).request.headers[
+        "Sec-WebSocket-Extensions"]
+    params, agreed = ServerPerMessageDeflate().negotiate(offers(header))
+    assert not agreed.remote_no_context_takeover
+
+
 # (client options, the server's response parameters, agreed (remote_nct, local_nct, remote_bits,
 #  local_bits), or the error the handshake fails with)
 CLIENT_TABLE = [
@@ -164,7 +180,7 @@ CLIENT_TABLE = [
     ({"server_max_window_bits": 10}, "server_max_window_bits=10", (False, False, 10, 12)),
     ({"server_max_window_bits": 10}, "server_max_window_bits=9", (False, False, 9, 12)),
     ({"server_no_context_takeover": True}, "server_no_context_takeover", (True, False, 15, 12)),
-    ({}, "client_max_window_bits=13", "more than the 12 we offered"),
+    ({}, "client_max_window_bits=13", (False, False, 15, 12)),  # a maximum: we still use our 12
     ({}, "client_max_window_bits", "needs a value in a response"),
     ({}, "x-unknown", "unknown parameter x-unknown"),
     ({}, "server_max_window_bits=16", "not a window size"),

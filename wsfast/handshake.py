@@ -344,6 +344,12 @@ class ServerHandshake:
 # ---------------------------------------------------------------- client
 
 
+def _offers(ext: ClientExtension) -> List[ExtensionParams]:
+    """An extension's offers, in its order: ``offers()`` if it has several, else ``[offer()]``."""
+    several = getattr(ext, "offers", None)
+    return list(several()) if several is not None else [ext.offer()]
+
+
 class ClientHandshake:
     """Client side of the opening handshake: builds the request, verifies the response.
 
@@ -382,7 +388,8 @@ class ClientHandshake:
             headers.add("Sec-WebSocket-Protocol", ", ".join(self.subprotocols))
         if self.extensions:
             headers.add("Sec-WebSocket-Extensions",
-                        format_extensions([(ext.name, ext.offer()) for ext in self.extensions]))
+                        format_extensions([(ext.name, params) for ext in self.extensions
+                                           for params in _offers(ext)]))
         if extra_headers:
             headers.update(extra_headers)
         self.request = Request("GET", self.uri.resource, (1, 1), headers)

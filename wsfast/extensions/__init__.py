@@ -61,7 +61,9 @@ class ClientExtension(Protocol):
     name: str
 
     def offer(self) -> ExtensionParams:
-        """Parameters of our offer for ``name``."""
+        """Parameters of our offer for ``name``. An extension may instead define
+        ``offers() -> List[ExtensionParams]``: several offers for ``name``, in our order
+        of preference (the server accepts one; ``accept`` gets its answer)."""
         ...
 
     def accept(self, params: ExtensionParams) -> Any:

@@ -340,8 +340,10 @@ class ClientPerMessageDeflate:
     """The client's side: one offer, and the check of the server's answer (RFC 7692 section 7.1).
 
     A response that breaks the rules (an unknown or repeated parameter, a
-    value out of range, a window larger than we asked for, a parameter we
-    asked for left out) fails the handshake.
+    value out of range, a server window larger than we asked for, a parameter
+    we asked for left out) fails the handshake. A ``client_max_window_bits``
+    larger than we offered is accepted: it is a maximum, and we compress with
+    at most the window we offered anyway.
     """
 
     name = NAME
@@ -368,6 +370,21 @@ class ClientPerMessageDeflate:
         params.append((CLIENT_MAX_WINDOW_BITS, str(client_bits) if client_bits < MAX_WINDOW_BITS else None))
         return params
 
+    def offers(self) -> List[ExtensionParams]:
+        """Our offer, then the same with ``client_no_context_takeover`` (unless we asked for it anyway).
+
+        The second is for servers that take client_no_context_takeover in an
+        offer as the client's consent to being asked for it (Autobahn's test
+        server does, and accepts no other offer when it wants it). It does not
+        bind us otherwise: a server uses that hint by including the parameter
+        in its response (RFC 7692 section 7.1.1.2), and only then do we reset
+        our compressor after every message.
+        """
+        first = self.offer()
+        if self.options.client_no_context_takeover:
+            return [first]
+        return [first, [(CLIENT_NO_CONTEXT_TAKEOVER, None)] + first]
+
     def accept(self, params: ExtensionParams) -> PerMessageDeflate:
         opts = self.options
         response = _Params(params, response=True)
@@ -381,10 +398,10 @@ class ClientPerMessageDeflate:
             if response.server_max_window_bits > asked:
                 raise ValueError(f"server_max_window_bits={response.server_max_window_bits} is more than "
                                  f"the {asked} we asked for")
+        # A server may answer client_max_window_bits with more than we offered (Autobahn's does):
+        # harmless, it is a maximum and we compress with at most what we offered.
         offered = self._client_bits()
         agreed_client = _or(response.client_max_window_bits, MAX_WINDOW_BITS)
-        if response.client_max_window_bits is not None and agreed_client > offered:
-            raise ValueError(f"client_max_window_bits={agreed_client} is more than the {offered} we offered")
         return PerMessageDeflate(
             remote_no_context_takeover=response.server_no_context_takeover,
             local_no_context_takeover=opts.client_no_context_takeover or response.client_no_context_takeover,
