@@ -8,7 +8,11 @@ running). With ``WSFAST_BENCH_PATCH=LIB`` in the environment, ``wsfast.patch.LIB
 is applied first (the process exits if the patch is refused). Each server is what
 that library's documentation shows: the most direct echo its API offers, no
 compression (unless ``deflate`` is given: then permessage-deflate as the library
-offers it), large messages allowed.
+offers it), large messages allowed. With ``deflate``, ``WSFAST_BENCH_DEFLATE``
+(JSON: ``DeflateOptions`` keyword arguments) pins wsfast's and websockets'
+compression settings (window bits, ``mem_level``, ``level``, no context
+takeover) so they compare alike; aiohttp's are fixed (window 15, memLevel 8,
+level 1).
 
 KIND ``asyncio`` is the floor: a plain ``asyncio.Protocol`` that echoes bytes,
 no WebSocket at all (the cost of the event loop and the kernel alone).
@@ -69,6 +73,11 @@ async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None]
     options: Dict[str, Any] = {}
     if wsfast_deflates():
         options["compression"] = "deflate" if deflate else None
+        pinned = _pinned_deflate()
+        if deflate and pinned:
+            from wsfast.extensions.permessage_deflate import DeflateOptions
+
+            options["compression"] = DeflateOptions(**pinned)
     elif deflate:
         raise RuntimeError("this wsfast has no permessage-deflate")
     async with serve(echo, "127.0.0.1", port, max_message_size=MAX_SIZE, ping_interval=None,
@@ -88,9 +97,15 @@ async def _websockets(port: int, ready: Callable[[int], None], stop: Awaitable[N
         except ConnectionClosed:
             pass
 
-    async with serve(echo, "127.0.0.1", port, max_size=MAX_SIZE,
-                     compression="deflate" if deflate else None,
-                     ping_interval=None) as server:
+    options: Dict[str, Any] = {"compression": "deflate" if deflate else None}
+    pinned = _pinned_deflate()
+    if deflate and pinned:
+        from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+        settings = {"memLevel": pinned.pop("mem_level", 8), "level": pinned.pop("level", -1)}
+        options = {"compression": None, "extensions": [ServerPerMessageDeflateFactory(
+            **{k: v for k, v in pinned.items() if k != "min_size"}, compress_settings=settings)]}
+    async with serve(echo, "127.0.0.1", port, max_size=MAX_SIZE, ping_interval=None, **options) as server:
         ready(server.sockets[0].getsockname()[1])
         await stop
 
@@ -213,6 +228,11 @@ def _uvicorn(ws: str) -> Callable[..., Awaitable[None]]:
             await task
 
     return serve
+
+
+def _pinned_deflate() -> Dict[str, Any]:
+    """WSFAST_BENCH_DEFLATE's settings (DeflateOptions keyword arguments), or {}."""
+    return dict(json.loads(os.environ.get("WSFAST_BENCH_DEFLATE") or "{}"))
 
 
 SERVERS: Dict[str, Callable[..., Awaitable[None]]] = {

@@ -24,10 +24,11 @@ _RECV_SIZE = 1024 * 1024
 BINARY = 2
 
 
-def open_socket(port: int, websocket: bool = True, deflate: bool = False, timeout: float = 30.0
-                ) -> socket.socket:
+def open_socket(port: int, websocket: bool = True, deflate: bool = False, timeout: float = 30.0,
+                response: Optional[List[bytes]] = None) -> socket.socket:
     """A connected TCP socket to 127.0.0.1:port, past the opening handshake if ``websocket``
-    (offering permessage-deflate if ``deflate``); TCP_NODELAY set, blocking with ``timeout``."""
+    (offering permessage-deflate if ``deflate``, as Chromium does); TCP_NODELAY set, blocking
+    with ``timeout``. ``response``: a list the server's response head is appended to."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if not websocket:
@@ -48,6 +49,8 @@ def open_socket(port: int, websocket: bool = True, deflate: bool = False, timeou
     if not head.endswith(b"\r\n\r\n"):
         sock.close()
         raise ConnectionError("the server sent data before the client's first message")
+    if response is not None:
+        response.append(head)
     return sock
 
 

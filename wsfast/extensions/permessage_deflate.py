@@ -51,8 +51,8 @@ CLIENT_MAX_WINDOW_BITS = "client_max_window_bits"
 
 # Defaults (see docs/compression.md for the measurement behind them).
 DEFAULT_WINDOW_BITS = 12  # our compressor's window, and what a server asks of the client when it may
-DEFAULT_MEM_LEVEL = 5
-DEFAULT_LEVEL = 6
+DEFAULT_MEM_LEVEL = 4
+DEFAULT_LEVEL = 1
 DEFAULT_MIN_SIZE = 0
 
 
