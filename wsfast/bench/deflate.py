@@ -58,9 +58,11 @@ ECHO_TARGETS = {("wsfast", "websockets"): 1.5, ("wsfast", "aiohttp"): 1.5}
 MEMORY_ROWS: List[Tuple[str, Optional[Dict[str, Any]]]] = [
     ("defaults", None),
     ("w12 m5 L6 (websockets' defaults)", WEBSOCKETS_SETTINGS),
-    ("w15 m8 (zlib's defaults)", {"server_max_window_bits": 15, "client_max_window_bits": 15, "mem_level": 8}),
-    ("w12 m4, no context takeover", {"server_max_window_bits": 12, "client_max_window_bits": 12, "mem_level": 4,
-                                     "server_no_context_takeover": True, "client_no_context_takeover": True}),
+    ("w15 m8 (zlib's defaults)",
+     {"server_max_window_bits": 15, "client_max_window_bits": 15, "mem_level": 8}),
+    ("w12 m4, no context takeover",
+     {"server_max_window_bits": 12, "client_max_window_bits": 12, "mem_level": 4,
+      "server_no_context_takeover": True, "client_no_context_takeover": True}),
 ]
 CONNECTIONS = 1000
 QUICK_CONNECTIONS = 300
@@ -72,18 +74,19 @@ def notes() -> List[str]:
     return list(_notes)
 
 
-_WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
-          "order trade price update user room message status online offline").split()
+_WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+          "kilo", "lima", "order", "trade", "price", "update", "user", "room", "message", "status")
 
 
 def _event(rng: random.Random, i: int) -> Dict[str, Any]:
     kind = rng.choice(("tick", "chat", "presence"))
     if kind == "tick":
-        return {"t": "tick", "s": rng.choice(("BTC", "ETH", "SOL")), "p": round(rng.uniform(10, 70000), 2),
-                "n": i}
+        return {"t": "tick", "s": rng.choice(("BTC-USD", "ETH-USD", "SOL-USD")),
+                "p": round(rng.uniform(10, 70000), 2), "q": round(rng.random(), 4), "n": i}
     if kind == "chat":
-        return {"t": "chat", "u": rng.randrange(1000), "m": " ".join(rng.choice(_WORDS) for _ in range(3))}
-    return {"t": "presence", "u": rng.randrange(1000), "on": rng.random() < 0.5}
+        return {"t": "chat", "u": f"user{rng.randrange(1000)}",
+                "m": " ".join(rng.choice(_WORDS) for _ in range(4)), "n": i}
+    return {"t": "presence", "u": f"user{rng.randrange(1000)}", "on": rng.random() < 0.5, "n": i}
 
 
 def json_messages(size: int, count: int, seed: int = 0) -> List[bytes]:
@@ -207,7 +210,8 @@ def _echo_probe(target: _Peer, messages: List[bytes]) -> Callable[[], Dict[str, 
     return probe
 
 
-def _memory_probe(kind: str, settings: Optional[Dict[str, Any]], count: int) -> Callable[[], Dict[str, float]]:
+def _memory_probe(kind: str, settings: Optional[Dict[str, Any]], count: int
+                  ) -> Callable[[], Dict[str, float]]:
     message = json_messages(64, 1)[0]
 
     def connect(port: int) -> Tuple[socket.socket, int]:
@@ -283,6 +287,7 @@ def cases(quick: bool) -> Iterator[Case]:
                        metrics=[("rss", "RSS/conn", "B")], repeats=1)
     finally:
         cleanup()
-    _notes.append("the client offers permessage-deflate; client_max_window_bits (Chromium's offer); wsfast's "
-                  "defaults: window 12 (asked of the client too), memLevel 4, level 1 (see docs/compression.md); "
-                  "websockets': 12/12, memLevel 5, level 6; aiohttp's: 15, memLevel 8, level 1")
+    _notes.append("the client offers permessage-deflate; client_max_window_bits (Chromium's offer); "
+                  "wsfast's defaults: window 12 (asked of the client too), memLevel 4, level 1 "
+                  "(see docs/compression.md); websockets': 12/12, memLevel 5, level 6; aiohttp's: 15, "
+                  "memLevel 8, level 1")
