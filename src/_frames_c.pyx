@@ -572,7 +572,7 @@ cdef class FrameParser:
         return events
 
     cdef int _run(self, const unsigned char *data, Py_ssize_t end, list events) except -1:
-        if self._busy:  # another thread, or an extension's decode(): its buffers are in use
+        if self._busy:  # another thread, or code run during feed() (a finalizer): its buffers are in use
             raise RuntimeError(_BUSY)
         self._busy = True
         try:

@@ -280,7 +280,7 @@ class FrameParser:
             raise ProtocolError(self._error.close_code, self._error.reason)
         if type(data) is not bytes:
             data = as_bytes(data, "data")
-        if self._busy:  # another thread, or an extension's decode(); the twin refuses too
+        if self._busy:  # another thread, or code run during feed() (a finalizer); the twin refuses too
             raise RuntimeError(_BUSY)
         events: List[Any] = []
         self._busy = True
