@@ -70,7 +70,7 @@ __all__ = ["FrameParser", "encode_frame", "encode_message", "Compressor", "TextM
 
 cdef enum:
     MAX_CONTROL = 125
-    PREALLOC_AHEAD = 16777216  # never reserve more than this ahead of the data received
+    GUESS_MAX = 16777216       # a compressed message's first buffer guesses at most this much
     SCRATCH = 65536            # compressed pieces up to this size are unmasked in a shared buffer
     INFLATE_FIRST = 1024       # a compressed message's buffer starts at least this large
     STEP = 16384               # output bytes per inflate() call (as wsfast._deflate_py.STEP)
@@ -316,28 +316,28 @@ cdef struct GrowBuf:
     Py_ssize_t cap     # size of obj
 
 
-cdef unsigned char *_reserve(GrowBuf *b, Py_ssize_t extra, Py_ssize_t frame_end,
-                             unsigned long long limit) except NULL:
-    """Room for `extra` more bytes; `frame_end` = bytes in use once the current frame is in.
+cdef unsigned char *_reserve(GrowBuf *b, Py_ssize_t extra, Py_ssize_t target,
+                             unsigned long long most) except NULL:
+    """Room for `extra` more bytes: the buffer grows to at least twice its size and to
+    `target` (a guess from data in hand), never beyond `most` bytes, always to what is needed.
 
-    Grows to the end of the current frame at once, but never more than
-    PREALLOC_AHEAD beyond the data (a header alone must not make us allocate
-    what a large size limit allows: that could fail where the pure twin, which
-    buffers what arrives, does not), and at least doubles, so many small
-    fragments cost amortized O(1) each.
+    Doubling makes many small pieces cost amortized O(1) each. A size a header
+    only declares is never a target, just a ceiling (`most`): a peer that
+    announces the largest frame the size limit allows and sends 15 bytes of it
+    costs 15 bytes, not a reservation (hundreds of such connections would
+    otherwise take gigabytes of address space), and a payload spread over reads
+    ends at its exact size, with no final resize.
     """
     cdef Py_ssize_t need = b.len + extra
     cdef Py_ssize_t cap
     cdef object fresh
     if need <= b.cap:
         return <unsigned char *>PyBytes_AS_STRING(<object>b.obj) + b.len
-    cap = frame_end
-    if cap - need > PREALLOC_AHEAD:
-        cap = need + PREALLOC_AHEAD
-    if cap < 2 * b.cap:
-        cap = 2 * b.cap
-        if limit != NO_LIMIT and <unsigned long long>cap > limit:
-            cap = <Py_ssize_t>limit
+    cap = 2 * b.cap
+    if cap < target:
+        cap = target
+    if <unsigned long long>cap > most:
+        cap = <Py_ssize_t>most
     if cap < need:
         cap = need
     if b.obj == NULL:
@@ -737,7 +737,7 @@ cdef class FrameParser:
         """The next piece of the current frame's payload: unmask into place, check text."""
         cdef unsigned char *dst
         cdef GrowBuf *buf
-        cdef Py_ssize_t frame_end
+        cdef unsigned long long most
         cdef bint tail
         if self._f_op >= 8:
             dst = self._ctrl + self._ctrl_len
@@ -750,11 +750,11 @@ cdef class FrameParser:
             return self._inflate_piece(src, n, tail)
         else:
             buf = &self._msg
-            # where the frame ends in the buffer (saturated: a declared 2**63-1 must not overflow)
-            frame_end = PY_SSIZE_T_MAX
-            if self._f_left < PY_SSIZE_T_MAX - buf.len:
-                frame_end = buf.len + <Py_ssize_t>self._f_left
-            dst = _reserve(buf, n, frame_end, self._limit)
+            most = self._limit
+            # the message ends with this frame: not one byte more (both terms < 2**63: no overflow)
+            if self._f_fin and <unsigned long long>buf.len + <unsigned long long>self._f_left < most:
+                most = <unsigned long long>buf.len + <unsigned long long>self._f_left
+            dst = _reserve(buf, n, 0, most)
             buf.len += n
         if self._f_masked:
             _unmask(dst, src, n, self._f_key, self._f_phase)
@@ -841,7 +841,7 @@ cdef class FrameParser:
             step = STEP if cap - buf.len > STEP else <size_t>(cap - buf.len)
             if buf.cap - buf.len < <Py_ssize_t>step:
                 # the first growth guesses from the compressed size; later ones double
-                guess = n * 4 if n < PREALLOC_AHEAD else PREALLOC_AHEAD
+                guess = n * 4 if n < GUESS_MAX else GUESS_MAX
                 if guess < INFLATE_FIRST:
                     guess = INFLATE_FIRST
                 if guess > cap - buf.len:

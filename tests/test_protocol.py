@@ -17,6 +17,7 @@ from _conn_peers import (
 )
 
 from wsfast import CloseCode, Opcode, ProtocolError
+from wsfast.enums import FailureCause
 from wsfast.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -831,6 +832,29 @@ def test_write_progress_keeps_a_draining_peer_alive(impl):
     assert conn.state is State.OPEN
     conn.tick(18.0)
     assert conn.failure is not None and conn.failure.code == 1011
+
+
+def test_application_behind_defers_the_pong_deadline_until_reading_resumes(impl):
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, ping_interval=10.0, ping_timeout=5.0, clock=clock)
+    conn.tick(10.0)
+    conn.application_behind(12.0)  # reads paused: the pong may be queued behind unread messages
+    conn.application_behind(14.0)
+    assert conn.next_deadline() == 19.0
+    conn.application_behind(13.0)  # never earlier than a deadline already granted
+    assert conn.next_deadline() == 19.0
+    conn.tick(18.9)
+    assert conn.state is State.OPEN
+    conn.tick(19.0)  # the application caught up, reading resumed, still no pong
+    assert conn.failure is not None and conn.failure.cause is FailureCause.KEEPALIVE_TIMEOUT
+
+
+def test_deferring_without_a_pending_ping_does_nothing(impl):
+    clock = FakeClock()
+    conn, wire, client = _opened_server(impl, ping_interval=10.0, ping_timeout=5.0, clock=clock)
+    conn.write_progress(3.0)
+    conn.application_behind(4.0)
+    assert conn.next_deadline() == 10.0  # the next ping, nothing else
 
 
 # ---------------------------------------------------------------- the frame writer

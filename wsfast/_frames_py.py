@@ -6,8 +6,9 @@ chunk completed. How it stays cheap in pure Python:
 - A frame that lies whole in the chunk is sliced straight out of it; only an
   incomplete header (at most 13 bytes) is kept between feeds. A payload that
   spans reads is unmasked and, for text, UTF-8-checked as each piece arrives
-  (so invalid text fails in the feed that brings the bad byte), then joined
-  once when the message ends.
+  (so invalid text fails in the feed that brings the bad byte), then kept in
+  one buffer grown in place (a message in tiny fragments costs about its size,
+  not an object per fragment).
 - Masking uses one big-int XOR for short payloads and four strided
   ``bytes.translate`` passes (one per key byte) for long ones, whichever is
   faster at that size; both run in C inside CPython.
@@ -191,6 +192,27 @@ def _text_event(payload: Union[bytes, bytearray]) -> TextMessage:
 
 # -- parser ----------------------------------------------------------------------------------------
 
+Kept = Union[None, bytes, bytearray]
+
+
+def _keep(kept: Kept, piece: bytes) -> Union[bytes, bytearray]:
+    """What a payload holds so far, with ``piece`` added: nothing yet (None), its only piece
+    (bytes, not copied), or one bytearray grown in place. Not a list of pieces: for tiny
+    fragments, each piece's object would cost twenty times its bytes."""
+    if kept is None:
+        return piece
+    if type(kept) is bytes:
+        kept = bytearray(kept)
+    kept += piece
+    return kept
+
+
+def _kept_bytes(kept: Kept) -> bytes:
+    if kept is None:
+        return b""
+    return kept if type(kept) is bytes else bytes(kept)
+
+
 class FrameParser:
     """Incremental parser of received frames: ``feed(data)`` -> list of events, in wire order.
 
@@ -214,8 +236,8 @@ class FrameParser:
 
     __slots__ = (
         "_mask_bit", "_limit", "_inflater", "_owned", "_error", "_hdr", "_busy",
-        "_f_op", "_f_fin", "_f_key", "_f_phase", "_f_left", "_f_parts",
-        "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_parts", "_m_utf8", "_m_tail", "control_frames",
+        "_f_op", "_f_fin", "_f_key", "_f_phase", "_f_left", "_f_kept",
+        "_m_op", "_m_rsv", "_m_size", "_m_decoded", "_m_kept", "_m_utf8", "_m_tail", "control_frames",
         "decode_text",
     )
 
@@ -238,13 +260,13 @@ class FrameParser:
         self._f_key: Optional[bytes] = None
         self._f_phase = 0
         self._f_left = -1
-        self._f_parts: List[bytes] = []  # a control frame's payload
+        self._f_kept: Kept = None  # a control frame's payload
         # the data message being assembled (_m_op == 0: none)
         self._m_op = 0
         self._m_rsv = 0
         self._m_size = 0  # wire payload bytes so far
         self._m_decoded = 0  # bytes inflated so far (compressed messages)
-        self._m_parts: List[Any] = []
+        self._m_kept: Kept = None
         self._m_utf8: Optional[Utf8Validator] = None
         self._m_tail = False  # the flush marker was inflated with the last piece
         # control events returned so far: a connection compares it before and after feed()
@@ -406,12 +428,12 @@ class FrameParser:
         self._f_phase = 0
         self._f_left = length
         if op >= 8:
-            self._f_parts = []
+            self._f_kept = None
             return
         if op:  # the first frame of a message
             self._m_op = op
             self._m_rsv = b0 & 0x70
-            self._m_parts = []
+            self._m_kept = None
             self._m_decoded = 0
             self._m_utf8 = Utf8Validator() if op == 1 else None
             self._m_tail = False
@@ -428,7 +450,7 @@ class FrameParser:
             self._f_phase = (phase + len(chunk)) & 3
         self._f_left -= len(chunk)
         if self._f_op >= 8:
-            self._f_parts.append(chunk)
+            self._f_kept = _keep(self._f_kept, chunk)
             return
         if self._m_rsv:
             if self._f_fin and not self._f_left:  # the message's last piece
@@ -439,7 +461,7 @@ class FrameParser:
         utf8 = self._m_utf8
         if utf8 is not None and not utf8.feed(chunk):
             raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
-        self._m_parts.append(chunk)
+        self._m_kept = _keep(self._m_kept, chunk)
 
     def _inflate(self, piece: bytes) -> None:
         """Inflate one piece of a compressed message: at most the room left + 1 byte, then check it."""
@@ -451,15 +473,16 @@ class FrameParser:
             self._m_decoded += len(out)
         if self._m_decoded > self._limit:
             raise too_big_inflated(self._limit)
-        self._m_parts += parts
+        for out in parts:
+            self._m_kept = _keep(self._m_kept, out)
 
     def _end_frame(self, events: List[Any]) -> None:
         """The current frame's payload is complete."""
         self._f_left = -1
         op = self._f_op
         if op >= 8:
-            payload = b"".join(self._f_parts)
-            self._f_parts = []
+            payload = _kept_bytes(self._f_kept)
+            self._f_kept = None
             events.append(_control_event(op, payload))
             self.control_frames += 1
             return
@@ -468,22 +491,26 @@ class FrameParser:
         if self._m_rsv and not self._m_tail:  # the last frame was empty: the marker on its own
             self._inflate(TAIL)
         utf8 = self._m_utf8
-        data = b"".join(self._m_parts)
-        if self._m_rsv:
-            self._inflater.end_message(data)  # type: ignore[union-attr]
+        kept = self._m_kept
+        if self._m_rsv:  # the inflater keeps the output as history: as bytes, made once
+            kept = _kept_bytes(kept)
+            self._inflater.end_message(kept)  # type: ignore[union-attr]
         ev: Any
         if self._m_op == 1:
             if not utf8.finish():  # type: ignore[union-attr]
                 raise ProtocolError(_INVALID_PAYLOAD, _TEXT_INVALID)
             ev = _new(TextMessage)
-            ev.data = data.decode("utf-8") if self.decode_text else data
+            if self.decode_text:
+                ev.data = "" if kept is None else kept.decode("utf-8")  # no bytes copy on the way
+            else:
+                ev.data = _kept_bytes(kept)
         else:
             ev = _new(BinaryMessage)
-            ev.data = data
+            ev.data = _kept_bytes(kept)
         self._m_op = 0
         self._m_rsv = 0
         self._m_size = 0
-        self._m_parts = []
+        self._m_kept = None
         self._m_utf8 = None
         events.append(ev)
 

@@ -46,7 +46,13 @@ out; only a pong carrying that payload (or the payload of a later ping of
 ours) answers it — websockets matches pongs the same way, and RFC 6455 allows
 a pong to answer several pings. Unsolicited pongs, and pongs for payloads we
 never sent, keep nothing alive: a peer that only sends pongs and never reads
-ours is timed out with 1011 after ``ping_timeout``.
+ours is timed out with 1011 after ``ping_timeout``. While the I/O layer is not
+reading, the pong may be there unread: it says why (:meth:`~Protocol.write_progress`:
+the peer drained some of our send buffer; :meth:`~Protocol.application_behind`:
+the application has not taken the peer's messages) and the deadline moves to
+``ping_timeout`` from then. A peer that reads nothing we send for longer than
+``ping_timeout`` while our reads are held for a full write buffer gets no such
+call, and 1011.
 
 Holding a failure back (``hold_failure=True``, what an I/O layer with a
 message queue wants): when the peer breaks the protocol after sending good
@@ -961,9 +967,24 @@ class Protocol:
         An I/O layer that stops reading while its write buffer is full cannot
         see the pong of a keepalive ping: a peer that keeps draining what we
         send is alive, so each call moves a pending pong deadline to at least
-        ``now + ping_timeout``. A peer that reads nothing gets no such calls
-        and is timed out (1011) as usual.
+        ``now + ping_timeout`` (call it too when reading resumes, so that the
+        pong waiting behind our data gets a full ``ping_timeout`` to arrive).
+        A peer that reads nothing gets no such calls and is timed out (1011)
+        as usual.
         """
+        self._defer_pong_deadline(now)
+
+    def application_behind(self, now: Optional[float] = None) -> None:
+        """Reading is paused because the application has not taken the messages the peer sent.
+
+        The pong of a keepalive ping may be waiting unread behind them: that is
+        not the peer's fault, so each call moves a pending pong deadline to at
+        least ``now + ping_timeout``; once the application catches up and reading
+        resumes, the usual deadline applies again.
+        """
+        self._defer_pong_deadline(now)
+
+    def _defer_pong_deadline(self, now: Optional[float]) -> None:
         if self._pong_deadline is None or self.ping_timeout is None:
             return
         if now is None:

@@ -21,12 +21,24 @@ the protocol's next deadline and wakes the application. Why it is shaped this wa
   mark, whatever the pattern of sends, and reading pauses meanwhile, so a peer
   that never reads cannot make us queue pongs (or anything) without bound.
   Reading also pauses while ``max_queue`` messages wait for the application.
+- Keepalive while reading is paused: a pong cannot be seen, so the protocol is
+  told why. Paused for a full write buffer: a peer that drains it is alive
+  (``write_progress`` at each deadline that finds the buffer smaller, and when
+  it drains to the low-water mark); one that takes nothing for ``ping_timeout``
+  gets 1011. Paused for a full queue: the application is behind, not the peer
+  (``application_behind``), and the deadline applies again once it catches up.
+- A failure (keepalive timeout, out of memory...) wakes a ``send()`` waiting
+  for the peer to drain: it raises ConnectionClosed at once, not when the
+  transport is finally dropped.
 - Fairness: a handler that streams to a fast reader yields to the event loop
   every ``_YIELD_BYTES`` bytes or ``_YIELD_SENDS`` sends, so other
   connections and new handshakes keep making progress.
 - A transport that is closing or lost (the peer vanished, a write failed)
   makes ``send()`` yield once and raise ConnectionClosed, as asyncio's
   ``StreamWriter.drain()`` does: a streaming handler can never spin.
+- A MemoryError in the data path fails the connection with 1011 and one log
+  line. While writing, a frame may already be cut short on the wire, so no
+  close frame can follow: the transport is dropped instead.
 - When the peer breaks the protocol after good messages, the protocol holds
   the failing close frame back (``hold_failure``) until the application has
   received those messages, so an echo of them still goes out first.
@@ -460,10 +472,7 @@ class Connection(asyncio.BufferedProtocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        while self._drain_waiters:
-            drain = self._drain_waiters.popleft()
-            if not drain.done():
-                drain.set_result(None)
+        self._wake_drain_waiters()
         error = self._closed_exc()
         for ping_waiter in self._ping_waiters.values():
             if not ping_waiter.done():
@@ -483,7 +492,13 @@ class Connection(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        if self._read_paused & _PAUSE_WRITE:
+            # the peer drained our buffer: its pong, unread behind it, gets a full ping_timeout
+            self.protocol.write_progress(self._loop.time())
         self._resume_reading(_PAUSE_WRITE)
+        self._wake_drain_waiters()
+
+    def _wake_drain_waiters(self) -> None:
         while self._drain_waiters:
             waiter = self._drain_waiters.popleft()
             if not waiter.done():
@@ -529,9 +544,16 @@ class Connection(asyncio.BufferedProtocol):
     def _on_handshake_event(self, event: Any) -> None:
         """Request / Response / HandshakeFailed: the subclasses handle them."""
 
-    def _out_of_memory(self, exc: MemoryError) -> None:
-        """A MemoryError in the data path: fail with 1011 (one log line), keep the server up."""
+    def _out_of_memory(self, exc: MemoryError, *, drop: bool = False) -> None:
+        """A MemoryError in the data path: fail with 1011 (one log line), keep the server up.
+
+        ``drop``: it happened while writing, so a frame may be cut short on the wire and no
+        close frame can follow it: the transport is dropped instead (still one log line).
+        """
         self._messages.clear()  # free what we can first
+        if drop and self.transport is not None:
+            self.transport.abort()  # connection_lost comes next turn; nothing more is written
+            self._writing_paused = True  # a send() in progress waits for it, then raises
         if self.protocol.state is not _CLOSED and self.protocol.failure is None:
             try:
                 self.protocol.fail(CloseCode.INTERNAL_ERROR, "out of memory", FailureCause.INTERNAL_ERROR,
@@ -563,10 +585,13 @@ class Connection(asyncio.BufferedProtocol):
             assert transport is not None
             if transport.is_closing():
                 return  # the peer is gone: connection_lost is on its way
-            if len(out) == 1:
-                transport.write(out[0])
-            else:
-                _writelines(transport, out)
+            try:
+                if len(out) == 1:
+                    transport.write(out[0])
+                else:
+                    _writelines(transport, out)
+            except MemoryError as exc:  # the transport could not buffer what the socket did not take
+                self._out_of_memory(exc, drop=True)
 
     def _after_io(self) -> None:
         """Write what the protocol queued, close the transport when it says so, and keep the
@@ -574,6 +599,10 @@ class Connection(asyncio.BufferedProtocol):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self._flush()
+        if self._drain_waiters and self.protocol.failure is not None and not self.protocol.failure_held:
+            # failed (keepalive timeout, out of memory...): a send() waiting for the peer to
+            # drain our buffer raises now, not when the transport is finally dropped
+            self._wake_drain_waiters()
         if self.protocol.should_close_transport and not self._lost:
             self._close_transport()
             return
@@ -590,12 +619,15 @@ class Connection(asyncio.BufferedProtocol):
             return
         protocol = self.protocol
         now = self._loop.time()
-        if self._read_paused & _PAUSE_WRITE and self.transport is not None:
+        paused = self._read_paused
+        if paused & _PAUSE_WRITE and self.transport is not None:
             # we cannot see pongs while reading is paused: a peer that drains our writes is alive
             size = self.transport.get_write_buffer_size()
             if size < self._write_mark:
                 protocol.write_progress(now)
             self._write_mark = size
+        elif paused & _PAUSE_QUEUE:
+            protocol.application_behind(now)  # its pong may wait unread behind the queued messages
         protocol.tick(now)
         for event in protocol.events():
             self._on_event(event)
@@ -672,9 +704,12 @@ class Connection(asyncio.BufferedProtocol):
         self._resume_reading(_PAUSE_QUEUE)
 
     async def _drain(self) -> None:
-        if self._lost:
-            return
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        self._drain_waiters.append(waiter)
-        await waiter
-        self._turn_bytes = self._turn_sends = 0
+        """Wait until the transport's buffer is below its low-water mark; raise ConnectionClosed
+        if the connection ends (or fails) meanwhile."""
+        if not self._lost:
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+            self._turn_bytes = self._turn_sends = 0
+        if self._lost or (self.protocol.failure is not None and not self.protocol.failure_held):
+            raise self._closed_exc()
