@@ -1,40 +1,48 @@
 from typing import Any, ClassVar, List, Optional, Sequence, Tuple, Union
 
+from typing_extensions import final
+
 from ._typing import Buffer
 from .enums import CloseCode, Opcode
 from .exceptions import ProtocolError
 
-class TextMessage:
+__all__ = ["FrameParser", "encode_frame", "encode_message", "TextMessage", "BinaryMessage", "Ping", "Pong",
+           "Close"]
+
+class _Event:
     opcode: ClassVar[Opcode]
     _fields: ClassVar[Tuple[str, ...]]
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> Tuple[Any, ...]: ...
+
+@final
+class TextMessage(_Event):
     @property
     def data(self) -> str: ...  # bytes (validated UTF-8) from a parser with decode_text=False
     def __init__(self, data: str) -> None: ...
 
-class BinaryMessage:
-    opcode: ClassVar[Opcode]
-    _fields: ClassVar[Tuple[str, ...]]
+@final
+class BinaryMessage(_Event):
     @property
     def data(self) -> bytes: ...
     def __init__(self, data: Buffer) -> None: ...
 
-class Ping:
-    opcode: ClassVar[Opcode]
-    _fields: ClassVar[Tuple[str, ...]]
+@final
+class Ping(_Event):
     @property
     def data(self) -> bytes: ...
     def __init__(self, data: Buffer = b"") -> None: ...
 
-class Pong:
-    opcode: ClassVar[Opcode]
-    _fields: ClassVar[Tuple[str, ...]]
+@final
+class Pong(_Event):
     @property
     def data(self) -> bytes: ...
     def __init__(self, data: Buffer = b"") -> None: ...
 
-class Close:
-    opcode: ClassVar[Opcode]
-    _fields: ClassVar[Tuple[str, ...]]
+@final
+class Close(_Event):
     @property
     def code(self) -> CloseCode: ...
     @property
@@ -43,8 +51,9 @@ class Close:
     def data(self) -> bytes: ...
     def __init__(self, code: int, reason: str = "", data: Optional[Buffer] = None) -> None: ...
 
-Event = Union[TextMessage, BinaryMessage, Ping, Pong, Close]
+_AnyEvent = Union[TextMessage, BinaryMessage, Ping, Pong, Close]
 
+@final
 class FrameParser:
     decode_text: bool
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
@@ -61,7 +70,7 @@ class FrameParser:
     def in_message(self) -> bool: ...
     @property
     def control_frames(self) -> int: ...
-    def feed(self, data: Buffer) -> List[Event]: ...
+    def feed(self, data: Buffer) -> List[_AnyEvent]: ...
 
 def encode_frame(opcode: int, payload: Union[str, Buffer] = b"", *, fin: bool = True,
                  mask: Union[None, bool, Buffer] = None, rsv1: bool = False) -> bytes: ...

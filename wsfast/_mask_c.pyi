@@ -2,6 +2,8 @@ from typing import List, Optional
 
 from ._typing import Buffer, WritableBuffer
 
+__all__ = ["apply_mask", "apply_mask_inplace", "KERNEL"]
+
 KERNEL: str
 
 def apply_mask(data: Buffer, mask: Buffer) -> bytes: ...

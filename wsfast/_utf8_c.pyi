@@ -1,6 +1,10 @@
 from typing import List
 
+from typing_extensions import disjoint_base
+
 from ._typing import Buffer
+
+__all__ = ["validate_utf8", "decode_utf8", "Utf8Validator", "KERNEL", "DECODER"]
 
 KERNEL: str
 DECODER: str
@@ -8,6 +12,7 @@ DECODER: str
 def validate_utf8(data: Buffer) -> bool: ...
 def decode_utf8(data: Buffer) -> str: ...
 
+@disjoint_base
 class Utf8Validator:
     def __init__(self) -> None: ...
     def feed(self, data: Buffer) -> bool: ...
