@@ -108,6 +108,13 @@ def _checked_subprotocols(subprotocols: Iterable[str]) -> List[str]:
 # ---------------------------------------------------------------- what the client offered
 
 
+def _offered(chosen: Optional[str], offered: List[str], who: str) -> Optional[str]:
+    """``chosen`` (None: no subprotocol), which must be one the client offered."""
+    if chosen is not None and chosen not in offered:
+        raise ValueError(f"{who} subprotocol {chosen!r}, which the client did not offer")
+    return chosen
+
+
 def offered_subprotocols(request: Request) -> List[str]:
     """Subprotocols the client offered, in its order (ValueError if malformed)."""
     return [p for v in request.headers.get_all("Sec-WebSocket-Protocol") for p in parse_token_list(v)]
@@ -274,10 +281,7 @@ class ServerHandshake:
     def choose_subprotocol(self, request: Request) -> Optional[str]:
         offered = offered_subprotocols(request)
         if self.select_subprotocol is not None:
-            chosen = self.select_subprotocol(offered)
-            if chosen is not None and chosen not in offered:
-                raise ValueError(f"select_subprotocol chose {chosen!r}, which the client did not offer")
-            return chosen
+            return _offered(self.select_subprotocol(offered), offered, "select_subprotocol chose")
         for proto in self.subprotocols:
             if proto in offered:
                 return proto
@@ -310,8 +314,8 @@ class ServerHandshake:
         """
         if subprotocol is ...:
             subprotocol = self.choose_subprotocol(request)
-        elif subprotocol is not None and subprotocol not in offered_subprotocols(request):
-            raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
+        else:
+            subprotocol = _offered(subprotocol, offered_subprotocols(request), "accept() was given")
         ext_items, ext_objects = self.negotiate_extensions(request)
         headers = Headers()
         headers.add("Upgrade", "websocket")

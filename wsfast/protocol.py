@@ -431,23 +431,7 @@ class Protocol:
 
     def receive_data(self, data: Any) -> None:
         """Feed bytes received from the transport (any bytes-like object; it is not kept)."""
-        if self._state is _OPEN:
-            try:
-                evs = self._feed(data)
-            except ProtocolError as exc:
-                self._protocol_error(exc)
-                return
-            except MemoryError as exc:
-                self._fail(CloseCode.INTERNAL_ERROR, "out of memory", FailureCause.INTERNAL_ERROR, exc)
-                return
-            if self._parser.control_frames != self._controls:
-                self._process(evs)
-            elif self._events:
-                self._events += evs
-            else:
-                self._events = evs
-            return
-        self._receive_other(data)
+        self._events = self.receive(data)  # everything not yet collected, these bytes' events last
 
     def receive(self, data: Any) -> List[Any]:
         """``receive_data(data)`` then ``events()`` in one call: the hot path for I/O layers.
@@ -456,13 +440,13 @@ class Protocol:
         the parser's own event list, handed over without copying or scanning.
         """
         if self._state is _OPEN:
-            try:
+            try:  # _parse() written out: this is the path of every read
                 evs = self._feed(data)
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return self.events()
             except MemoryError as exc:
-                self._fail(CloseCode.INTERNAL_ERROR, "out of memory", FailureCause.INTERNAL_ERROR, exc)
+                self._parse_failed(exc)
                 return self.events()
             if self._parser.control_frames == self._controls and not self._events:
                 return evs
@@ -470,6 +454,19 @@ class Protocol:
         else:
             self._receive_other(data)
         return self.events()
+
+    def _parse(self, data: Any) -> Optional[List[Any]]:
+        """The parser's events for ``data``; None when they failed the connection."""
+        try:
+            return self._feed(data)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        except MemoryError as exc:
+            self._parse_failed(exc)
+        return None
+
+    def _parse_failed(self, exc: MemoryError) -> None:
+        self._fail(CloseCode.INTERNAL_ERROR, "out of memory", FailureCause.INTERNAL_ERROR, exc)
 
     def events(self) -> List[Any]:
         """The events since the last call, in order (the list is yours)."""
@@ -531,14 +528,7 @@ class Protocol:
             self._receive_handshake(data)
         elif state is _CLOSING and not self._failed and self._close_rcvd is None:
             # our close is sent: wait for the peer's, dropping data frames
-            try:
-                evs = self._feed(data)
-            except ProtocolError as exc:
-                self._protocol_error(exc)
-                return
-            except MemoryError as exc:
-                self._fail(CloseCode.INTERNAL_ERROR, "out of memory", FailureCause.INTERNAL_ERROR, exc)
-                return
+            evs = self._parse(data)
             if evs:
                 self._process(evs)
         # else: after the closing handshake or a failure, input is discarded

@@ -243,11 +243,8 @@ class Connection(asyncio.BufferedProtocol):
         Raises ConnectionClosedOK / ConnectionClosedError once the connection is
         closed and every message received before that has been returned.
         """
-        messages = self._messages
-        if messages:
-            message = messages.popleft()
-            if self._read_paused and len(messages) <= self._low_water:
-                self._queue_drained()
+        if self._messages:
+            message = self._pop()
             if decode is None and type(message) is not self._text_cls:
                 return message  # type: ignore[no-any-return]
             return self._deliver(message, decode)
@@ -289,6 +286,11 @@ class Connection(asyncio.BufferedProtocol):
                 await waiter
             finally:
                 self._waiter = None
+        return self._pop()
+
+    def _pop(self) -> Data:
+        """The oldest queued message; reading resumes once the queue is down to its low-water mark."""
+        messages = self._messages
         message = messages.popleft()
         if self._read_paused and len(messages) <= self._low_water:
             self._queue_drained()
@@ -298,11 +300,8 @@ class Connection(asyncio.BufferedProtocol):
         return self
 
     async def __anext__(self) -> Data:
-        messages = self._messages
-        if messages:
-            message = messages.popleft()
-            if self._read_paused and len(messages) <= self._low_water:
-                self._queue_drained()
+        if self._messages:
+            message = self._pop()
             if type(message) is self._text_cls:
                 return self._deliver(message, None)
             return message  # type: ignore[no-any-return]
