@@ -1,39 +1,50 @@
-"""The ratio summary printed after a benchmark module: min times side by side, with targets."""
+"""What a benchmark module prints after its last test: the table of ``python -m wsfast bench``.
+
+The rows, column labels, ratio columns and targets are those of the module's
+section in wsfast/bench (defined there once); the times are pytest-benchmark's
+minimum per call. Printed by wsfast.bench.print_rows, the one printer.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+import types
+from typing import Dict, List, Sequence, Tuple
+
+from wsfast import bench
 
 Pair = Tuple[str, str]
 
 
-def ratio_lines(
-    title: str,
-    rows: Iterable[Tuple[str, int]],
-    ratios: Sequence[Pair],
-    results: Dict[Tuple[str, str], float],
-    target: Callable[[int, Pair], Optional[float]],
-) -> List[str]:
-    """One line per (row name, size): 'a/b' = how many times faster a is than b, and the verdict."""
-    lines = ["", f"{title} ratios (min times; 'a/b' = how many times faster a is than b):"]
-    for name, size in rows:
-        cells = []
-        for pair in ratios:
-            a, b = (results.get((name, label)) for label in pair)
-            if a is None or b is None:
-                continue
-            ratio = b / a
-            goal = target(size, pair)
-            verdict = "" if goal is None else f" (target {goal}x: {'ok' if ratio >= goal else 'MISSED'})"
-            cells.append(f"{pair[0]}/{pair[1]} {ratio:.2f}x{verdict}")
-        if cells:
-            lines.append(f"  {name:>7}: " + "; ".join(cells))
-    return lines
+class Summary:
+    """Collects min times per (row, column) during a module's tests, prints them at its end."""
 
+    def __init__(self, section: types.ModuleType, rows: Sequence[Tuple[str, Dict[Pair, float]]]) -> None:
+        self.section = section
+        self.rows = list(rows)  # (row name, targets), in table order
+        self.times: Dict[Tuple[str, str], float] = {}  # (row, column) -> seconds per call
+        self.columns: List[str] = []
 
-def print_past_capture(request, lines: List[str]) -> None:
-    """Module-teardown output is captured like a test's: print it past the capture."""
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        print("\n".join(lines), flush=True)
+    def record(self, benchmark, row: str, column: str) -> None:
+        """Keep this test's min time, if it was measured (not under --benchmark-disable)."""
+        if benchmark.disabled or benchmark.stats is None:
+            return
+        self.times[(row, column)] = benchmark.stats.stats.min
+        if column not in self.columns:
+            self.columns.append(column)
+
+    def print(self, request) -> None:
+        if not self.times:
+            return
+        ratios = bench.section_ratios(self.section)
+        table = []
+        for name, targets in self.rows:
+            results = {column: {"best_ns": self.times[(name, column)] * 1e9}
+                       for column in self.columns if (name, column) in self.times}
+            if results:
+                table.append(bench.make_row(name, 0, results, targets, ratios))
+        # module-teardown output is captured like a test's: print it past the capture
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            print(f"\n{self.section.TITLE} (pytest-benchmark min times)", flush=True)
+            bench.print_rows(table, self.columns, ratios)

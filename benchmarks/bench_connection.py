@@ -1,7 +1,7 @@
-"""The sans-I/O connection on top of the frame parser (issue 4): ServerConnection.receive()
-vs FrameParser.feed() alone, both implementations, on the workloads of
-``python -m wsfast bench connection``. Within a group compare `parser` and `conn`;
-target: conn adds at most 30% when messages arrive in 64 KiB reads.
+"""The sans-I/O protocol on top of the frame parser: ServerProtocol.receive() vs
+FrameParser.feed() alone, both implementations, on the workloads of ``python -m
+wsfast bench connection`` (wsfast/bench/connection.py: its ratios and targets are
+printed at the end). Within a group compare `parser` and `conn`.
 
     python -m pytest benchmarks/bench_connection.py --benchmark-enable -q
 """
@@ -9,11 +9,20 @@ target: conn adds at most 30% when messages arrive in 64 KiB reads.
 from __future__ import annotations
 
 import pytest
+from _summary import Summary
 
 from wsfast import _impl
+from wsfast.bench import connection as section
 from wsfast.bench.connection import _conn_run, _parser_run, open_server_connection, wire, workloads
 
 WORKLOADS = workloads(quick=False)
+SUMMARY = Summary(section, [(name, section.targets(targeted)) for name, _, _, targeted in WORKLOADS])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ratio_summary(request):
+    yield
+    SUMMARY.print(request)
 
 
 def _load(kind):
@@ -35,3 +44,4 @@ def test_receive(benchmark, name, messages, read_size, targeted, kind, layer):
     else:
         n = benchmark(_conn_run, open_server_connection(impl), chunks)
     assert n == len(messages)
+    SUMMARY.record(benchmark, name, f"{'c' if kind == 'c' else 'py'} {layer}")

@@ -5,8 +5,8 @@ One group per message size (64 B, 4 KiB, 256 KiB); one timed call sends 32
 messages back to back and waits for their 32 echoes, ``rounds`` times (see
 ``wsfast/bench/echo.py``, which ``python -m wsfast bench echo`` runs with the
 same servers and client). Servers whose library is not installed are
-skipped. At the end the ratios (min times) and the targets are printed:
-wsfast >= 1.3x picows at 64 B and at 256 KiB.
+skipped. At the end the table of ``python -m wsfast bench echo`` is printed,
+with its ratios and targets (defined in wsfast/bench/echo.py).
 
     python -m pytest benchmarks/bench_echo.py --benchmark-enable -q
 """
@@ -19,15 +19,12 @@ import importlib
 import os
 
 import pytest
-from _summary import print_past_capture, ratio_lines
+from _summary import Summary
 
 from wsfast.bench import echo
 
-SIZES = [(f"{name.replace(' ', '')}", size, rounds) for name, size, rounds in echo.SIZES]
-RATIOS = [("wsfast", "picows"), ("wsfast", "websockets"), ("wsfast", "aiohttp")]
-TARGETS = {(64, ("wsfast", "picows")): 1.3, (256 * 1024, ("wsfast", "picows")): 1.3}
-
-_results: dict = {}
+ROWS = [(f"{name} x{rounds * echo.BATCH}", size, rounds) for name, size, rounds in echo.SIZES]
+SUMMARY = Summary(echo, [(row, echo.targets(size)) for row, size, _ in ROWS])
 
 
 def _installed(kind: str) -> bool:
@@ -63,21 +60,17 @@ def clients():
 @pytest.fixture(scope="module", autouse=True)
 def _ratio_summary(request):
     yield
-    if _results:
-        rows = [(name, size) for name, size, _ in SIZES]
-        lines = ratio_lines("echo", rows, RATIOS, _results, lambda size, pair: TARGETS.get((size, pair)))
-        print_past_capture(request, lines)
+    SUMMARY.print(request)
 
 
 @pytest.mark.parametrize("server", echo.SERVERS)
-@pytest.mark.parametrize("name,size,rounds", SIZES, ids=[name for name, _, _ in SIZES])
-def test_echo(benchmark, clients, server, name, size, rounds):
+@pytest.mark.parametrize("row,size,rounds", ROWS, ids=[f"{size}B" for _, size, _ in ROWS])
+def test_echo(benchmark, clients, server, row, size, rounds):
     client = clients.get(server)
     if client is None:
         pytest.skip(f"{server} is not installed")
-    benchmark.group = f"echo {name} x{rounds * echo.BATCH} messages"
+    benchmark.group = f"echo {row} messages"
     payload = os.urandom(size)
     client.check(payload)  # every byte echoed back, in order
     benchmark(client.run, payload, rounds)
-    if not benchmark.disabled and benchmark.stats is not None:
-        _results[(name, server)] = benchmark.stats.stats.min
+    SUMMARY.record(benchmark, row, server)

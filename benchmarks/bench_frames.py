@@ -2,10 +2,9 @@
 
 Client (masked) frames fed in 64 KiB reads, turned into complete messages
 (text validated and decoded, fragments joined); groups are one workload,
-compare the rows within a group. Targets (issue 3): c >= 3x aiohttp on
-10,000 x 16 B text; c >= 1.5x websockets on 16 x 1 MiB binary; python >= 2x
-wsproto on every workload. The drivers are shared with ``python -m wsfast
-bench frames`` (wsfast/bench/frames.py), which prints the ratios.
+compare the rows within a group. Workloads, drivers, ratios and targets are
+those of ``python -m wsfast bench frames`` (wsfast/bench/frames.py); its table
+is printed at the end.
 
     python -m pytest benchmarks/bench_frames.py --benchmark-enable -q
 """
@@ -13,12 +12,20 @@ bench frames`` (wsfast/bench/frames.py), which prints the ratios.
 from __future__ import annotations
 
 import pytest
+from _summary import Summary
 
 from wsfast.bench import frames as section
 
 DRIVERS = section.drivers()
 WORKLOADS = list(section.WORKLOADS)
+SUMMARY = Summary(section, [(name, section.targets(name)) for name in WORKLOADS])
 _chunks = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ratio_summary(request):
+    yield
+    SUMMARY.print(request)
 
 
 def chunks_for(workload: str):
@@ -37,6 +44,7 @@ def test_parse(benchmark, workload, parser):
     chunks = chunks_for(workload)
     messages = benchmark(run, chunks)
     assert messages == section.expected_messages(workload)
+    SUMMARY.record(benchmark, workload, parser)
 
 
 @pytest.mark.parametrize("impl", ["c", "py"])

@@ -1,46 +1,44 @@
 """UTF-8 validation: compiled vs pure Python vs bytes.decode("utf-8").
 
-Groups are one text kind at one size; within a group compare the `c`,
-`python` and `decode` rows. Targets (issue 2): c >= 4x decode on non-ASCII
-1 MiB text, c >= 1x decode on ASCII at every size.
+Groups are one text kind at one size; within a group compare the `c`, `py`
+and `decode` rows. Texts, sizes, ratios and targets are those of ``python -m
+wsfast bench utf8`` (wsfast/bench/utf8.py); its table is printed at the end.
 
     python -m pytest benchmarks/bench_utf8.py --benchmark-enable -q
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
+from _summary import Summary
 
-from wsfast import _impl
-from wsfast.bench.utf8 import TEXTS, make_text
+from wsfast.bench import implementations
+from wsfast.bench import utf8 as section
 
-SIZES = [("16B", 16), ("125B", 125), ("1KiB", 1024), ("64KiB", 64 << 10), ("1MiB", 1 << 20),
-         ("16MiB", 16 << 20)]
-
-
-def _validators():
-    found = {"decode": bytes.decode}
-    for label, kind in (("c", "c"), ("python", "python")):
-        with contextlib.suppress(ImportError):
-            found[label] = _impl.load(kind).validate_utf8
-    return found
+IMPLS = implementations()
+VALIDATORS = {label: impl.validate_utf8 for label, impl in IMPLS.items()}
+VALIDATORS["decode"] = bytes.decode
+SUMMARY = Summary(section, [(f"{kind} {name}", section.targets(kind, size))
+                            for kind in section.TEXTS for name, size in section.SIZES])
 
 
-VALIDATORS = _validators()
+@pytest.fixture(scope="module", autouse=True)
+def _ratio_summary(request):
+    yield
+    SUMMARY.print(request)
 
 
-@pytest.mark.parametrize("impl", ["c", "python", "decode"])
-@pytest.mark.parametrize("size_name,size", SIZES, ids=[name for name, _ in SIZES])
-@pytest.mark.parametrize("kind", list(TEXTS))
-def test_validate(benchmark, kind, size_name, size, impl):
-    if impl not in VALIDATORS:
-        pytest.skip(f"{impl} implementation unavailable")
+@pytest.mark.parametrize("column", ["c", "py", "decode"])
+@pytest.mark.parametrize("size_name,size", section.SIZES, ids=[name for name, _ in section.SIZES])
+@pytest.mark.parametrize("kind", list(section.TEXTS))
+def test_validate(benchmark, kind, size_name, size, column):
+    if column not in VALIDATORS:
+        pytest.skip(f"{column} implementation unavailable")
     benchmark.group = f"validate {kind} {size_name}"
-    data = make_text(kind, size)
-    result = benchmark(VALIDATORS[impl], data)
-    assert result is True if impl != "decode" else isinstance(result, str)
+    data = section.make_text(kind, size)
+    result = benchmark(VALIDATORS[column], data)
+    assert result is True if column != "decode" else isinstance(result, str)
+    SUMMARY.record(benchmark, f"{kind} {size_name}", column)
 
 
 def _feed_all(validator_cls, chunks):
@@ -50,16 +48,15 @@ def _feed_all(validator_cls, chunks):
     return v.finish()
 
 
-@pytest.mark.parametrize("impl", ["c", "python"])
+@pytest.mark.parametrize("column", ["c", "py"])
 @pytest.mark.parametrize("chunk", [125, 4096, 65536])
 @pytest.mark.parametrize("kind", ["ascii", "cjk"])
-def test_incremental_1mib(benchmark, kind, chunk, impl):
+def test_incremental_1mib(benchmark, kind, chunk, column):
     """1 MiB fed in fixed-size chunks (most chunks end inside a character for CJK)."""
-    try:
-        cls = _impl.load("c" if impl == "c" else "python").Utf8Validator
-    except ImportError:
-        pytest.skip(f"{impl} implementation unavailable")
+    if column not in IMPLS:
+        pytest.skip(f"{column} implementation unavailable")
+    cls = IMPLS[column].Utf8Validator
     benchmark.group = f"feed {kind} 1MiB in {chunk}B chunks"
-    data = make_text(kind, 1 << 20)
+    data = section.make_text(kind, 1 << 20)
     chunks = [data[i:i + chunk] for i in range(0, len(data), chunk)]
     assert benchmark(_feed_all, cls, chunks) is True

@@ -91,7 +91,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
 
 __all__ = ["Case", "Settings", "implementations", "peer", "discover", "measure", "measure_case",
-           "measure_probe", "shown", "run", "main"]
+           "measure_probe", "shown", "run", "main", "section_ratios", "make_row", "print_rows"]
 
 Timed = Any  # a zero-argument callable, or a tuple (func, *args)
 Pair = Tuple[str, str]
@@ -353,13 +353,42 @@ def _ratio(row: Dict[str, Any], pair: Pair) -> Optional[float]:
     return b / a
 
 
+def section_ratios(module: types.ModuleType) -> List[Tuple[str, str, str]]:
+    """A section's ratio columns as ``(a, b, header)``."""
+    return [(r[0], r[1], r[2] if len(r) > 2 else f"{r[0]} vs {r[1]}") for r in getattr(module, "RATIOS", [])]
+
+
+def make_row(name: str, results: Dict[str, Dict[str, Any]], targets: Dict[Pair, float],
+             ratios: Sequence[Tuple[str, str, str]], **fields: Any) -> Dict[str, Any]:
+    """One table row: its columns' results, ratios and targets (met or not), plus ``fields``
+    (size, unit, ...). ``python -m wsfast bench`` and the modules in ``benchmarks/`` both build
+    their rows here."""
+    row: Dict[str, Any] = dict(fields, name=name, results=results, ratios={}, targets=[])
+    for a, b, header in ratios:
+        row["ratios"][header] = _ratio(row, (a, b))
+    for pair, target in targets.items():
+        value = _ratio(row, pair)
+        row["targets"].append({"a": pair[0], "b": pair[1], "target": target, "ratio": value,
+                               "met": None if value is None else value >= target})
+    return row
+
+
+def print_rows(rows: List[Dict[str, Any]], columns: List[str], ratios: Sequence[Tuple[str, str, str]],
+               out: Optional[TextIO] = None) -> None:
+    """The table (values, ratio columns with + / ! where a target is met / missed), then the
+    targets: what ``python -m wsfast bench`` and the modules in ``benchmarks/`` print."""
+    if out is None:
+        out = sys.stdout
+    _print_table(rows, columns, ratios, out)
+    _print_targets(rows, out)
+
+
 def run_section(name: str, module: types.ModuleType, settings: Settings,
                 out: TextIO = sys.stdout) -> Dict[str, Any]:
     """Run one section, print its table, and return its results (for JSON)."""
     _missing.clear()
     title = getattr(module, "TITLE", name)
-    ratios = [(r[0], r[1], r[2] if len(r) > 2 else f"{r[0]} vs {r[1]}")
-              for r in getattr(module, "RATIOS", [])]
+    ratios = section_ratios(module)
     clock = getattr(module, "CLOCK", "wall")
     section_settings = settings
     if clock == "cpu":
@@ -376,30 +405,20 @@ def run_section(name: str, module: types.ModuleType, settings: Settings,
                 "series": case.series}
         if case.probe:
             measured = measure_probe(case, section_settings)
-            new_rows = [dict(base, name=f"{case.name}, {label}", unit=unit, stat="median", metric=key,
-                             results=measured[key]) for key, label, unit in case.metrics]
+            new_rows = [make_row(f"{case.name}, {label}", measured[key],
+                                 case.targets if i == 0 else {},  # a probe's targets are on its first metric
+                                 ratios, unit=unit, stat="median", metric=key, **base)
+                        for i, (key, label, unit) in enumerate(case.metrics)]
         else:
-            new_rows = [dict(base, name=case.name, unit="ns", stat="best",
-                             results=measure_case(case.funcs, section_settings))]
+            new_rows = [make_row(case.name, measure_case(case.funcs, section_settings), case.targets, ratios,
+                                 unit="ns", stat="best", **base)]
         for row in new_rows:
-            row["ratios"], row["targets"] = {}, []
             for label, res in row["results"].items():
                 if "error" in res:
                     errors.append(f"{row['name']} / {label}: {res['error']}")
-            for a, b, header in ratios:
-                row["ratios"][header] = _ratio(row, (a, b))
-            for pair, target in case.targets.items():
-                if case.probe and row.get("metric") != case.metrics[0][0]:
-                    continue  # a probe's targets are on its first metric
-                value = _ratio(row, pair)
-                row["targets"].append(
-                    {"a": pair[0], "b": pair[1], "target": target, "ratio": value,
-                     "met": None if value is None else value >= target}
-                )
             rows.append(row)
         _print_row_progress(out)
-    _print_table(rows, columns, ratios, out)
-    _print_targets(rows, out)
+    print_rows(rows, columns, ratios, out)
     notes = list(getattr(module, "notes", lambda: [])())
     for line in notes:
         print(f"  {line}", file=out)
@@ -417,7 +436,7 @@ def _print_row_progress(out: TextIO) -> None:
         print(".", end="", file=out, flush=True)
 
 
-def _print_table(rows: List[Dict[str, Any]], columns: List[str], ratios: List[Tuple[str, str, str]],
+def _print_table(rows: List[Dict[str, Any]], columns: List[str], ratios: Sequence[Tuple[str, str, str]],
                  out: TextIO) -> None:
     if getattr(out, "isatty", lambda: False)():
         print("\r", end="", file=out)

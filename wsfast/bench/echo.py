@@ -39,7 +39,7 @@ RATIOS = [
 ]
 
 
-def _targets(size: int) -> Dict[Tuple[str, str], float]:
+def targets(size: int) -> Dict[Tuple[str, str], float]:
     if size in (64, 256 * 1024):
         return {("wsfast", "picows"): 1.3}
     return {}
@@ -196,7 +196,7 @@ def cases(quick: bool) -> Iterator[Case]:
                     continue
                 client.check(payload)
                 funcs[kind] = (client.run, payload, rounds)
-            yield Case(f"{name} x{rounds * BATCH}", size * rounds * BATCH, funcs, _targets(size),
+            yield Case(f"{name} x{rounds * BATCH}", size * rounds * BATCH, funcs, targets(size),
                        msg_size=size)
     finally:
         cleanup()

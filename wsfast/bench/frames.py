@@ -183,7 +183,7 @@ def drivers() -> Dict[str, Optional[Callable[[List[bytes]], List[Any]]]]:
 
 # -- the section ---------------------------------------------------------------------------------------
 
-def _targets(name: str) -> Dict[Tuple[str, str], float]:
+def targets(name: str) -> Dict[Tuple[str, str], float]:
     targets = {("py", "wsproto"): 2.0}
     if name == "10,000 x 16 B text":
         targets[("c", "aiohttp")] = 3.0
@@ -199,5 +199,5 @@ def cases(quick: bool) -> Iterator[Case]:
         size = sum(map(len, chunks))
         funcs = {label: ((run, chunks) if run is not None else None) for label, run in runs.items()}
         messages = expected_messages(name)
-        yield Case(name, size, funcs, _targets(name), msg_size=len(messages[0]),
+        yield Case(name, size, funcs, targets(name), msg_size=len(messages[0]),
                    series="text" if isinstance(messages[0], str) else "binary")

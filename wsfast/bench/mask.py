@@ -31,7 +31,7 @@ RATIOS = [
 ]
 
 
-def _targets(size: int) -> Dict[Tuple[str, str], float]:
+def targets(size: int) -> Dict[Tuple[str, str], float]:
     targets = {}
     if size <= 125:
         targets[("c inplace", "aiohttp inplace")] = 1.5
@@ -63,4 +63,4 @@ def cases(quick: bool) -> Iterator[Case]:
             "websockets": (websockets_mask, data, key) if websockets_mask else None,
             "bytes copy": (bytes, buf),
         }
-        yield Case(name, size, funcs, _targets(size))
+        yield Case(name, size, funcs, targets(size))

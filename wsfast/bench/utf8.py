@@ -43,7 +43,7 @@ def make_text(kind: str, size: int) -> bytes:
     return data[:cut]
 
 
-def _targets(kind: str, size: int) -> Dict[Tuple[str, str], float]:
+def targets(kind: str, size: int) -> Dict[Tuple[str, str], float]:
     if kind == "ascii":
         return {("c", "decode"): 1.0}
     if size == 1 << 20:
@@ -62,4 +62,4 @@ def cases(quick: bool) -> Iterator[Case]:
                 "py": (py.validate_utf8, data) if py and size <= PURE_MAX else None,
                 "decode": (bytes.decode, data),
             }
-            yield Case(f"{kind} {name}", len(data), funcs, _targets(kind, size), series=kind)
+            yield Case(f"{kind} {name}", len(data), funcs, targets(kind, size), series=kind)
