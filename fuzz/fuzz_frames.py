@@ -11,7 +11,9 @@ and cut at input-chosen points (valid streams through every inflate path).
 Both implementations must produce the same events from every feed and fail
 the same way (close code, reason, events before the error); the compiled
 writer and compressor must match the pure ones byte for byte. Under the
-sanitizer build (fuzz/build_sanitized.sh) any memory error aborts.
+sanitizer build (fuzz/build_sanitized.sh) any memory error aborts. Frames are
+built, reads split and outcomes recorded by the frame tests' own helpers
+(tests/frames_helpers.py).
 
     python fuzz/fuzz_frames.py -runs=100000          # libFuzzer flags
 """
@@ -24,15 +26,19 @@ import zlib
 
 import atheris
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the checkout, after PYTHONPATH: a sanitized build on PYTHONPATH wins
-sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.append(ROOT)
+sys.path.append(os.path.join(ROOT, "tests"))
 
 with atheris.instrument_imports(include=["wsfast"]):
     from wsfast import _frames_c, _frames_py
-    from wsfast.exceptions import ProtocolError
     from wsfast.extensions.permessage_deflate import PerMessageDeflate
 
+from frames_helpers import outcome, raw_frame, split_at  # noqa: E402
+
 LIMITS = [None, 0, 10, 125, 1000, 2**20]
+LENGTH_FORMS = {8: 64, 9: 16}  # else the minimal encoding
 
 
 def agreement(code):
@@ -40,25 +46,6 @@ def agreement(code):
     return PerMessageDeflate(remote_max_window_bits=8 + (code & 7), remote_no_context_takeover=bool(code & 8),
                              local_max_window_bits=9 + (code & 3), local_no_context_takeover=bool(code & 4),
                              level=code % 10)
-
-
-def outcome(module, client, limit, ext, chunks, decode_text=True):
-    parser = module.FrameParser(client=client, max_message_size=limit, extensions=[ext] if ext else (),
-                                decode_text=decode_text)
-    result = []
-    for chunk in chunks:
-        try:
-            result.append(("ok", parser.feed(chunk)))
-        except ProtocolError as exc:
-            result.append(("error", int(exc.close_code), exc.reason, exc.events))
-            try:
-                parser.feed(b"\x81\x80\x00\x00\x00\x00")
-                result.append("accepted after failure")
-            except ProtocolError as again:
-                result.append(("again", int(again.close_code), again.reason, again.events))
-            break
-    result.append((parser.failed, parser.in_message))
-    return result
 
 
 def build_frames(fdp, client, ext):
@@ -90,19 +77,9 @@ def build_frames(fdp, client, ext):
             b0 = fin | ((b0 & 0x7F) if first else 0)
         else:
             payload = fdp.ConsumeBytes(length)
-        n = len(payload)
-        mb = 0x80 if masked else 0
-        if form == 8 or n >= 65536:
-            head = bytes((b0, mb | 127)) + n.to_bytes(8, "big")
-        elif form == 9 or n >= 126:
-            head = bytes((b0, mb | 126)) + n.to_bytes(2, "big")
-        else:
-            head = bytes((b0, mb | n))
-        if masked:
-            key = fdp.ConsumeBytes(4).ljust(4, b"\x00")
-            payload = _frames_py.encode_frame(2, payload, mask=key)[-n:] if n else b""
-            head += key
-        out.append(head + payload)
+        key = fdp.ConsumeBytes(4).ljust(4, b"\x00") if masked else None
+        out.append(raw_frame(b0 & 0x0F, payload, fin=bool(b0 & 0x80), rsv=b0 & 0x70, key=key,
+                             length_form=LENGTH_FORMS.get(form)))
     return b"".join(out)
 
 
@@ -116,12 +93,13 @@ def TestOneInput(data: bytes) -> None:
     cuts = sorted(fdp.ConsumeIntInRange(0, 2048) for _ in range(fdp.ConsumeIntInRange(0, 6)))
     raw = flags & 0x20
     stream = fdp.ConsumeBytes(fdp.remaining_bytes()) if raw else build_frames(fdp, client, ext)
-    points = [0] + [c for c in cuts if 0 < c < len(stream)] + [len(stream)]
-    chunks = [stream[a:b] for a, b in zip(points, points[1:])]
+    chunks = split_at(stream, cuts)
     if flags & 0x40:
         chunks = [bytearray(c) for c in chunks]
-    c_out = outcome(_frames_c, client, limit, ext, chunks, decode_text)
-    py_out = outcome(_frames_py, client, limit, ext, chunks, decode_text)
+    options = {"client": client, "max_message_size": limit, "extensions": [ext] if ext else (),
+               "decode_text": decode_text}
+    c_out = outcome(_frames_c, chunks, **options)
+    py_out = outcome(_frames_py, chunks, **options)
     if c_out != py_out:
         raise AssertionError(f"compiled and pure disagree:\n  c:  {c_out!r}\n  py: {py_out!r}")
     # the writers agree byte for byte

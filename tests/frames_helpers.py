@@ -1,8 +1,11 @@
-"""Test helpers for the frame parser: an independent frame builder and a feed recorder.
+"""Test helpers for the frame parser: an independent frame builder and feed recorders.
 
 ``raw_frame`` builds wire bytes by hand (it does not use wsfast's encoder, so
 the parser is not tested against itself), including frames that break rules:
 any opcode, RSV bits, non-minimal length encodings, wrong masking.
+``outcome`` records everything a parser did with a list of reads, for
+comparing the compiled and pure parsers (the differential tests and the fuzz
+target, fuzz/fuzz_frames.py, both use it).
 """
 
 from __future__ import annotations
@@ -65,3 +68,28 @@ def bytewise(data: bytes) -> List[bytes]:
 
 def close_payload(code: int, reason: bytes = b"") -> bytes:
     return struct.pack("!H", code) + reason
+
+
+def outcome(impl: Any, chunks: Sequence[bytes], **options: Any) -> List[Any]:
+    """What each feed of a FrameParser(**options) did: ("ok", events) or ("error", type, code,
+    reason, events before it), then the parser's (failed, in_message).
+
+    After a failure one more feed must fail the same way: its error is recorded,
+    and a failed parser that accepts input is an AssertionError.
+    """
+    parser = impl.FrameParser(**options)
+    result: List[Any] = []
+    for chunk in chunks:
+        try:
+            result.append(("ok", parser.feed(chunk)))
+        except ProtocolError as exc:
+            result.append(("error", type(exc).__name__, int(exc.close_code), exc.reason, exc.events))
+            try:
+                parser.feed(b"\x81\x80\x00\x00\x00\x00")
+            except ProtocolError as again:
+                result.append(("again", int(again.close_code), again.reason, again.events))
+            else:
+                raise AssertionError(f"{getattr(impl, 'name', impl)}: a failed parser accepted more input")
+            break
+    result.append(("state", parser.failed, parser.in_message))
+    return result
