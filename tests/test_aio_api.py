@@ -99,6 +99,8 @@ def test_client_close_is_seen_by_the_server(kind):
         seen_it.set()
 
     async def main():
+        nonlocal seen_it
+        seen_it = asyncio.Event()  # made in the test's loop (before 3.10 an Event binds to one)
         async with wsfast_server(handler, impl=kind) as (server, url):
             ws = await connect(url, **client_options(kind))
             await ws.close(4000, "client says bye")
@@ -108,7 +110,7 @@ def test_client_close_is_seen_by_the_server(kind):
         assert seen["code"] == 4000 and seen["reason"] == "client says bye"
         assert seen["exc"].code == 4000
 
-    seen_it = asyncio.Event()
+    seen_it: asyncio.Event
     run(main())
 
 
@@ -184,7 +186,7 @@ def test_unanswered_ping_fails_when_the_connection_closes(kind):
     from wsfast.handshake import accept_key
     from wsfast.http11 import RequestParser
 
-    got_ping = asyncio.Event()
+    got_ping: asyncio.Event
 
     async def mute_peer(reader, writer):
         parser = RequestParser()
@@ -201,6 +203,8 @@ def test_unanswered_ping_fails_when_the_connection_closes(kind):
         writer.transport.abort()  # gone, without a pong or a close frame
 
     async def main():
+        nonlocal got_ping
+        got_ping = asyncio.Event()
         peer = await asyncio.start_server(mute_peer, "127.0.0.1", 0)
         port = peer.sockets[0].getsockname()[1]
         ws = await connect(f"ws://127.0.0.1:{port}", **client_options(kind, ping_interval=None))
@@ -252,48 +256,70 @@ def test_oversized_message_closes_with_1009(kind):
     run(main())
 
 
+def _socket_buffers_max() -> int:
+    """The most the kernel may buffer for one loopback TCP connection (receive + send sides)."""
+    total = 0
+    for name in ("tcp_rmem", "tcp_wmem"):
+        try:
+            with open(f"/proc/sys/net/ipv4/{name}") as f:
+                total += int(f.read().split()[2])
+        except (OSError, ValueError, IndexError):
+            total += 8 << 20
+    return total
+
+
 def test_max_queue_pauses_reading_until_the_handler_catches_up(kind):
     """With max_queue=4 and a handler that does not read, the server stops reading the socket
     (seen through the transport's public is_reading()), so TCP backpressure reaches the
-    client, whose sends block; once the handler reads, every message arrives, in order."""
+    client, whose sends block; once the handler reads, every message arrives, in order.
+
+    The client sends twice what the kernel can buffer at most, so while the server does not
+    read, the sends cannot all complete, however the kernel sizes its buffers.
+    """
+    paused: asyncio.Event
+    release: asyncio.Event
+    unit = 50 * 1000
+    count = 2 * _socket_buffers_max() // unit + 1
     state = {}
-    release = asyncio.Event()
-    count = 200
-    unit = 50 * 1000  # 10 MB in all: more than the kernel's socket buffers hold
+
+    def message(i: int) -> str:
+        return f"{i:05d}" * (unit // 5)
 
     async def handler(ws):
-        deadline = asyncio.get_running_loop().time() + 20
-        while ws.transport.is_reading():  # messages pile up until the queue is full
-            assert asyncio.get_running_loop().time() < deadline, "reading never paused"
+        while ws.transport.is_reading():  # messages pile up until the queue is full (no event for it)
             await asyncio.sleep(0.01)
-        state["paused"] = True
+        paused.set()
         await release.wait()
-        got = []
-        async for message in ws:
-            got.append(message)
-            if len(got) == count:
+        got = 0
+        async for received in ws:
+            if received != message(got):
+                state["wrong"] = got
+                break
+            got += 1
+            if got == count:
                 break
         state["got"] = got
         await ws.send("done")
 
     async def main():
-        # uncompressed, so the 10 MB really travel
+        nonlocal paused, release
+        paused, release = asyncio.Event(), asyncio.Event()
+        # uncompressed, so the bytes really travel
         async with wsfast_server(handler, impl=kind, max_queue=4, compression=None) as (server, url), \
                 connect(url, **client_options(kind)) as ws:
             async def sender():
                 for i in range(count):
-                    await ws.send(f"{i:05d}" * (unit // 5))
+                    await ws.send(message(i))
 
             sending = asyncio.create_task(sender())
-            done, _ = await asyncio.wait([sending], timeout=3)
-            # the server stopped reading: the client cannot have pushed 10 MB through
-            assert not done and state.get("paused") is True
+            await asyncio.wait_for(paused.wait(), 30)
+            assert not sending.done()  # backpressure: the client is blocked in send()
             release.set()
-            await asyncio.wait_for(sending, 30)
+            await asyncio.wait_for(sending, 60)
             assert await asyncio.wait_for(ws.recv(), 30) == "done"
-        assert state["got"] == [f"{i:05d}" * (unit // 5) for i in range(count)]
+        assert state == {"got": count}  # every message, in order
 
-    run(main(), 90)
+    run(main(), 120)
 
 
 def test_request_headers_path_and_addresses(kind):

@@ -1,16 +1,21 @@
 """Faults, each with the bound the server or client must meet.
 
-- a client process killed with SIGKILL: the server reports 1006 within 1 s and frees it;
-- a server process killed: the client reports 1006 (within 1 s);
-- a peer that stops answering (SIGSTOP): keepalive finds it within ping_interval + ping_timeout;
+- a client process killed with SIGKILL: the server reports 1006 and frees it, in
+  well under a second on an idle machine;
+- a server process killed: the client reports 1006, as fast;
+- a peer that stops answering (SIGSTOP): keepalive finds it after
+  ping_interval + ping_timeout, never before;
 - server shutdown: every client receives 1001, including one that never answers,
   which is dropped after close_timeout;
 - half a handshake, then silence (or a slow drip): dropped after open_timeout;
 - an oversized message: 1009 on the wire, from the header alone or as soon as
   fragments pass the limit, with memory bounded.
 
-Bounds carry a margin for a loaded 2-core CI machine; what they check is the order
-of magnitude (e.g. 1 s, not TCP keep-alive's two hours).
+Every wait is for an event (a frame, a closed connection, a child's line), never a
+sleep. The time bounds are generous (SLACK: a loaded 2-core CI machine can stall a
+process for a good part of a second); what they check is the order of magnitude
+(seconds, not TCP keep-alive's two hours) and, for timers, that nothing fires
+early. Each prints what it measured (see it with ``pytest -s``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,14 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+SLACK = 2.0  # seconds a loaded machine may add to any measured delay
+EARLY = 0.1  # how much sooner than its timer an event may be seen (the clock read after the start)
+
+
+def report(what: str, seconds: float) -> None:
+    print(f"measured: {what}: {seconds:.3f} s")
 
 
 def child_env(kind: str, **extra: str) -> dict:
@@ -107,7 +120,7 @@ async def read_close_frame(reader: asyncio.StreamReader, timeout: float = 5.0) -
 # ---------------------------------------------------------------- processes that die or freeze
 
 
-def test_killed_client_process_is_reported_1006_within_1s(kind):
+def test_killed_client_process_is_reported_1006(kind):
     seen = {}
 
     async def handler(ws):
@@ -128,12 +141,13 @@ def test_killed_client_process_is_reported_1006_within_1s(kind):
                 await wait_until(lambda: "message" in seen, 5)
                 killed_at = asyncio.get_running_loop().time()
                 os.kill(child.pid, signal.SIGKILL)
-                await wait_until(lambda: "code" in seen, 5)
+                await wait_until(lambda: "code" in seen, 10)
             finally:
                 await kill_process(child)
             assert seen["code"] == CloseCode.ABNORMAL_CLOSURE
-            assert seen["at"] - killed_at < 1.0
-            await wait_until(lambda: not server.connections, 1.0)  # freed
+            report("SIGKILLed client -> 1006 on the server", seen["at"] - killed_at)
+            assert seen["at"] - killed_at < SLACK
+            await wait_until(lambda: not server.connections, SLACK)  # freed
 
     run(main())
 
@@ -154,11 +168,12 @@ def test_killed_server_process_is_reported_1006(kind):
             killed_at = loop.time()
             os.kill(server.pid, signal.SIGKILL)
             with pytest.raises(ConnectionClosedError) as info:
-                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(ws.recv(), 10)
             assert info.value.code == CloseCode.ABNORMAL_CLOSURE
             assert ws.close_code == CloseCode.ABNORMAL_CLOSURE
-            assert loop.time() - killed_at < 1.0
-            await asyncio.wait_for(ws.wait_closed(), 1)
+            report("SIGKILLed server -> 1006 on the client", loop.time() - killed_at)
+            assert loop.time() - killed_at < SLACK
+            await asyncio.wait_for(ws.wait_closed(), SLACK)
         finally:
             await kill_process(server)
 
@@ -186,14 +201,15 @@ def test_server_keepalive_finds_a_frozen_client(kind):
             try:
                 assert await asyncio.wait_for(child.stdout.readline(), 20) == b"ready\n"
                 os.kill(child.pid, signal.SIGSTOP)  # alive for TCP, dead for WebSocket
-                await wait_until(lambda: "code" in seen, 5)
+                await wait_until(lambda: "code" in seen, 10)
             finally:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child.pid, signal.SIGCONT)
                 await kill_process(child)
         assert seen["code"] == CloseCode.INTERNAL_ERROR  # 1011: keepalive ping timeout
         detected = seen["at"] - seen["opened_at"]
-        assert interval + timeout - 0.05 <= detected <= interval + timeout + 0.5
+        report(f"frozen client found by keepalive ({interval} + {timeout} s)", detected)
+        assert interval + timeout - EARLY <= detected <= interval + timeout + SLACK
 
     run(main())
 
@@ -214,11 +230,12 @@ def test_client_keepalive_finds_a_frozen_server(kind):
             opened_at = loop.time()
             os.kill(server.pid, signal.SIGSTOP)
             with pytest.raises(ConnectionClosedError) as info:
-                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(ws.recv(), 10)
             detected = loop.time() - opened_at
             assert info.value.code == CloseCode.INTERNAL_ERROR
-            assert interval + timeout - 0.05 <= detected <= interval + timeout + 0.5
-            await asyncio.wait_for(ws.wait_closed(), 2)
+            report(f"frozen server found by keepalive ({interval} + {timeout} s)", detected)
+            assert interval + timeout - EARLY <= detected <= interval + timeout + SLACK
+            await asyncio.wait_for(ws.wait_closed(), SLACK)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(server.pid, signal.SIGCONT)
@@ -265,10 +282,11 @@ def test_shutdown_sends_1001_to_every_client(kind):
                 await ws.close()
             # the silent client never answers: it got the 1001 all the same, and is dropped
             assert await read_close_frame(silent_reader) == CloseCode.GOING_AWAY
-            await asyncio.wait_for(server.wait_closed(), close_timeout + 3)
-            assert loop.time() - started <= close_timeout + 2
+            await asyncio.wait_for(server.wait_closed(), close_timeout + 2 * SLACK)
+            report(f"shutdown with a silent client (close_timeout {close_timeout} s)", loop.time() - started)
+            assert loop.time() - started <= close_timeout + SLACK
             assert not server.connections
-            assert await asyncio.wait_for(silent_reader.read(), 2) == b""  # TCP closed
+            assert await asyncio.wait_for(silent_reader.read(), SLACK) == b""  # TCP closed
             silent_writer.close()
 
     run(main())
@@ -306,8 +324,9 @@ def test_half_handshake_is_dropped_after_open_timeout(kind, drip):
                 dripper.cancel()
             writer.close()
             assert data == b""  # no response: just dropped
-            assert open_timeout - 0.05 <= dropped_after <= open_timeout + 1.0
-            await wait_until(lambda: not server.connections, 1.0)
+            report(f"half handshake dropped (open_timeout {open_timeout} s)", dropped_after)
+            assert open_timeout - EARLY <= dropped_after <= open_timeout + SLACK
+            await wait_until(lambda: not server.connections, SLACK)
 
     run(main())
 
@@ -360,31 +379,40 @@ def test_oversized_fragmented_message_gets_1009_with_memory_bounded(kind):
 # ---------------------------------------------------------------- protocol violations
 
 
+async def read_frame(reader: asyncio.StreamReader, timeout: float = 5.0) -> tuple:
+    """(opcode, payload) of the next (unmasked) server frame."""
+    b0, b1 = await asyncio.wait_for(reader.readexactly(2), timeout)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
 async def read_frames(reader: asyncio.StreamReader, timeout: float = 5.0) -> list:
     """(opcode, payload) of server frames until (and including) a close frame."""
     frames = []
     while True:
-        b0, b1 = await asyncio.wait_for(reader.readexactly(2), timeout)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", await reader.readexactly(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", await reader.readexactly(8))[0]
-        frames.append((b0 & 0x0F, await reader.readexactly(n)))
-        if b0 & 0x0F == 8:
+        frames.append(await read_frame(reader, timeout))
+        if frames[-1][0] == 8:
             return frames
 
 
+@pytest.mark.parametrize("apart", [False, True], ids=["one-write", "apart"])
 @pytest.mark.parametrize(
     "bad, code",
     [
         (client_frame(5, b"reserved opcode"), CloseCode.PROTOCOL_ERROR),
         (client_frame(1, b"\xff\xfe not UTF-8"), CloseCode.INVALID_PAYLOAD),
-        (client_frame(2, length=1 << 21), CloseCode.MESSAGE_TOO_BIG),
+        (client_frame(2, length=1 << 21)[:64], CloseCode.MESSAGE_TOO_BIG),  # its header claims 2 MiB
     ],
     ids=["1002", "1007", "1009"],
 )
-def test_messages_before_a_violation_are_echoed_before_the_close(kind, bad, code):
+def test_messages_before_a_violation_are_echoed_before_the_close(kind, bad, code, apart):
+    """Good messages, then a violation: the good ones are handled and echoed, then the close
+    frame goes out. In one write (the server reads them together: the failing close frame is
+    held back until the handler has read them) or apart (the violation comes after the echoes)."""
     handled = []
 
     async def handler(ws):
@@ -398,12 +426,19 @@ def test_messages_before_a_violation_are_echoed_before_the_close(kind, bad, code
     async def main():
         async with wsfast_server(handler, impl=kind, max_message_size=1 << 20) as (server, url):
             reader, writer = await raw_handshake(server.sockets[0].getsockname()[1])
-            # two good messages and a violation, in one write (one read for the server)
-            writer.write(client_frame(1, b"first") + client_frame(2, b"second") + bad[:14] + bad[14:64])
-            frames = await read_frames(reader)
+            good = client_frame(1, b"first") + client_frame(2, b"second")
+            if apart:
+                writer.write(good)
+                frames = [await read_frame(reader), await read_frame(reader)]  # both echoes came back
+                writer.write(bad)
+                frames += await read_frames(reader)
+            else:
+                writer.write(good + bad)
+                frames = await read_frames(reader)
             writer.close()
         assert frames[:2] == [(1, b"first"), (2, b"second")]  # echoed first, then the failure
-        assert frames[2][0] == 8 and struct.unpack("!H", frames[2][1][:2])[0] == code
+        assert len(frames) == 3 and frames[2][0] == 8
+        assert struct.unpack("!H", frames[2][1][:2])[0] == code
         assert handled == ["first", b"second", code]
 
     run(main())

@@ -87,27 +87,29 @@ def test_websockets_client_sees_server_close(kind, command, code, reason):
 
 
 def test_websockets_client_close_codes_reach_the_server(kind):
-    seen = []
-
     async def handler(ws):
         try:
             async for _ in ws:
                 pass
         except ConnectionClosedError:
             pass
-        seen.append((ws.close_code, ws.close_reason))
+        await seen.put((ws.close_code, ws.close_reason))
 
     async def main():
+        nonlocal seen
+        seen = asyncio.Queue()  # made in the test's loop (before 3.10 a Queue binds to one)
         async with wsfast_server(handler, impl=kind) as (server, url):
             async with ws_connect(url) as ws:
                 await ws.close(1000, "websockets done")
+            assert await asyncio.wait_for(seen.get(), 10) == (1000, "websockets done")
             async with ws_connect(url) as ws:
                 await ws.close(3001, "app code")
+            assert await asyncio.wait_for(seen.get(), 10) == (3001, "app code")
             async with ws_connect(url, max_size=BIG) as ws:
                 await ws.send(b"\x00")
-            await asyncio.sleep(0.1)
-        assert seen == [(1000, "websockets done"), (3001, "app code"), (1000, "")]
+            assert await asyncio.wait_for(seen.get(), 10) == (1000, "")
 
+    seen: asyncio.Queue
     run(main())
 
 
@@ -139,12 +141,17 @@ async def _websockets_echo(ws):
 
 def test_wsfast_client_against_websockets_server(kind):
     closes = []
+    handled_three: asyncio.Event
 
     async def handler(ws):
         await _websockets_echo(ws)
         closes.append((ws.close_code, ws.close_reason))
+        if len(closes) == 3:
+            handled_three.set()
 
     async def main():
+        nonlocal handled_three
+        handled_three = asyncio.Event()
         async with ws_serve(handler, "127.0.0.1", 0, max_size=BIG, compression=None) as server:
             url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
             async with connect(url, **client_options(kind)) as ws:
@@ -161,7 +168,7 @@ def test_wsfast_client_against_websockets_server(kind):
                 assert info.value.code == 4100 and info.value.reason == "websockets server says bye"
             ws = await connect(url, **client_options(kind))
             await ws.close(4200, "wsfast client code")
-            await asyncio.sleep(0.1)
+            await asyncio.wait_for(handled_three.wait(), 10)
         assert (1000, "") in closes
         assert (4200, "wsfast client code") in closes
 
