@@ -50,6 +50,7 @@ import os
 
 from wsfast import _deflate_py
 from wsfast._deflate_py import corrupt_data
+from wsfast._defaults import MAX_MESSAGE_SIZE
 from wsfast._twin_helpers import (check_mask, check_options, close_fields, event_bytes, event_text, header_error,
                                   short_repr, too_big_inflated)
 from wsfast.close import parse_close_payload
@@ -505,7 +506,7 @@ cdef class FrameParser:
         self._msg.obj = NULL
         self._f_left = -1
 
-    def __init__(self, *, client=False, max_message_size=2**20, extensions=(), decode_text=True):
+    def __init__(self, *, client=False, max_message_size=MAX_MESSAGE_SIZE, extensions=(), decode_text=True):
         if self._busy:
             raise RuntimeError(_BUSY)
         self.decode_text = decode_text

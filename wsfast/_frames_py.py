@@ -23,6 +23,7 @@ import os
 import struct
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
+from ._defaults import MAX_MESSAGE_SIZE
 from ._deflate_py import TAIL, Compressor, Inflater
 from ._twin_helpers import (
     HDR_FRAME_TOO_BIG,
@@ -241,7 +242,7 @@ class FrameParser:
         "decode_text",
     )
 
-    def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
+    def __init__(self, *, client: bool = False, max_message_size: Optional[int] = MAX_MESSAGE_SIZE,
                  extensions: Sequence[Any] = (), decode_text: bool = True) -> None:
         if getattr(self, "_busy", False):
             raise RuntimeError(_BUSY)
