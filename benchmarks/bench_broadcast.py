@@ -1,6 +1,6 @@
 """broadcast() to 2,000 server connections: wsfast vs websockets vs the floor (one transport.write of
-a pre-encoded frame per connection), on the connections of ``python -m wsfast bench broadcast``.
-Targets: wsfast >= 1.5x faster than websockets' broadcast() and within 1.15x of the floor.
+a pre-encoded frame per connection), on the connections of ``python -m wsfast bench broadcast``,
+whose ratios and targets (wsfast/bench/broadcast.py) are printed at the end.
 
     python -m pytest benchmarks/bench_broadcast.py --benchmark-enable --benchmark-timer time.process_time -q
 
@@ -14,11 +14,21 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from _summary import Summary
 
 from wsfast.asyncio import broadcast
+from wsfast.bench import broadcast as section
 from wsfast.bench.broadcast import ROWS, Audience, frame_of, write_each
 
 ROUNDS = 30
+SUMMARY = Summary(section, [(section.row_name(name), section.targets(targeted))
+                            for name, _, targeted in ROWS])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ratio_summary(request):
+    yield
+    SUMMARY.print(request)
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +56,4 @@ def test_broadcast(benchmark, audience, name, message, targeted, column):
              "floor": (write_each, audience.transports(), frame)}[column]
     audience.check("websockets" if column == "websockets" else "wsfast", timed, len(frame))
     benchmark.pedantic(timed[0], args=timed[1:], setup=audience.drain, rounds=ROUNDS)
+    SUMMARY.record(benchmark, section.row_name(name), column)

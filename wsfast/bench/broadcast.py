@@ -25,7 +25,7 @@ import asyncio
 import base64
 import contextlib
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from wsfast.bench import Case, peer
 
@@ -184,12 +184,18 @@ class Audience:
 
 
 def frame_of(message: Any) -> bytes:
-    from wsfast import encode_frame
-    from wsfast.enums import Opcode
+    """The frame every connection gets: what broadcast() itself encodes once."""
+    from wsfast.protocol import encode_shared
 
-    if isinstance(message, str):
-        return bytes(encode_frame(Opcode.TEXT, message.encode()))
-    return bytes(encode_frame(Opcode.BINARY, message))
+    return encode_shared(message)
+
+
+def targets(targeted: bool) -> Dict[Tuple[str, str], float]:
+    return dict(TARGETS) if targeted else {}
+
+
+def row_name(name: str) -> str:
+    return f"{name} x {CONNECTIONS:,}"
 
 
 def cases(quick: bool) -> Iterator[Case]:
@@ -212,8 +218,7 @@ def cases(quick: bool) -> Iterator[Case]:
                 if timed is not None:  # the floor writes to the wsfast server's connections
                     audience.check("websockets" if label == "websockets" else "wsfast", timed, len(frame))
             audience.drain()
-            yield Case(f"{name} x {CONNECTIONS:,}", len(frame) * CONNECTIONS, funcs,
-                       dict(TARGETS) if targeted else {})
+            yield Case(row_name(name), len(frame) * CONNECTIONS, funcs, targets(targeted))
             audience.drain()
     finally:
         audience.close()
