@@ -1,15 +1,16 @@
 """What a benchmark module prints after its last test: the table of ``python -m wsfast bench``.
 
 The rows, column labels, ratio columns and targets are those of the module's
-section in wsfast/bench (defined there once); the times are pytest-benchmark's
-minimum per call. Printed by wsfast.bench.print_rows, the one printer.
+section in wsfast/bench (defined there once); the values are what the tests
+measured (pytest-benchmark's minimum time per call, or a probe's median).
+Printed by wsfast.bench.print_rows, the one printer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import types
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from wsfast import bench
 
@@ -17,34 +18,38 @@ Pair = Tuple[str, str]
 
 
 class Summary:
-    """Collects min times per (row, column) during a module's tests, prints them at its end."""
+    """Collects one value per (row, column) during a module's tests, prints them at its end."""
 
-    def __init__(self, section: types.ModuleType, rows: Sequence[Tuple[str, Dict[Pair, float]]]) -> None:
+    def __init__(self, section: types.ModuleType, rows: Sequence[Tuple[str, Dict[Pair, float]]],
+                 unit: str = "ns") -> None:
         self.section = section
         self.rows = list(rows)  # (row name, targets), in table order
-        self.times: Dict[Tuple[str, str], float] = {}  # (row, column) -> seconds per call
+        self.unit = unit  # "ns" (times) or "B" (bytes)
+        self.values: Dict[Tuple[str, str], float] = {}
         self.columns: List[str] = []
 
-    def record(self, benchmark, row: str, column: str) -> None:
-        """Keep this test's min time, if it was measured (not under --benchmark-disable)."""
-        if benchmark.disabled or benchmark.stats is None:
-            return
-        self.times[(row, column)] = benchmark.stats.stats.min
+    def put(self, row: str, column: str, value: float) -> None:
+        self.values[(row, column)] = value
         if column not in self.columns:
             self.columns.append(column)
 
-    def print(self, request) -> None:
-        if not self.times:
+    def record(self, benchmark: Any, row: str, column: str) -> None:
+        """Keep this test's min time per call, if it was measured (not under --benchmark-disable)."""
+        if not benchmark.disabled and benchmark.stats is not None:
+            self.put(row, column, benchmark.stats.stats.min * 1e9)
+
+    def print(self, request: Any) -> None:
+        if not self.values:
             return
         ratios = bench.section_ratios(self.section)
         table = []
         for name, targets in self.rows:
-            results = {column: {"best_ns": self.times[(name, column)] * 1e9}
-                       for column in self.columns if (name, column) in self.times}
+            results = {column: {"value": self.values[(name, column)]}
+                       for column in self.columns if (name, column) in self.values}
             if results:
-                table.append(bench.make_row(name, 0, results, targets, ratios))
+                table.append(bench.make_row(name, results, targets, ratios, unit=self.unit))
         # module-teardown output is captured like a test's: print it past the capture
         capture = request.config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            print(f"\n{self.section.TITLE} (pytest-benchmark min times)", flush=True)
+            print(f"\n{self.section.TITLE} (pytest-benchmark)", flush=True)
             bench.print_rows(table, self.columns, ratios)

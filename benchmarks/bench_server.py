@@ -7,8 +7,8 @@ The same servers, client and probes as ``python -m wsfast bench server`` and
 flight 64 B, each against the plain asyncio echo floor, for wsfast and every
 installed peer. pytest-benchmark times the client's wall clock per round; the
 figure that matters, the server process's CPU time (user + sys) per message,
-is kept in each benchmark's ``extra_info`` (median over the rounds) and
-printed at the end with the ratios.
+is kept in each benchmark's ``extra_info`` (median over the rounds); the
+sections' tables (their ratios and targets) are printed at the end.
 
     python -m pytest benchmarks/bench_server.py --benchmark-enable -q
 """
@@ -19,13 +19,15 @@ import os
 import statistics
 
 import pytest
-from _summary import print_past_capture
+from _summary import Summary
 
 from wsfast.bench import memory, server
 
 PATTERNS = [(name, size, pattern, quick) for name, size, pattern, _, quick in server.PATTERNS]
-_cpu: dict = {}
-_rss: dict = {}
+CPU_ROW = "{}, server CPU/msg"  # the row names of python -m wsfast bench server
+RSS_ROW = f"{memory.QUICK_CONNECTIONS:,} connections, no extension, RSS/conn"
+CPU = Summary(server, [(CPU_ROW.format(name), server.TARGETS.get(name, {})) for name, *_ in PATTERNS])
+RSS = Summary(memory, [(RSS_ROW, memory.TARGETS)], unit="B")
 
 
 def _installed(kind: str) -> bool:
@@ -53,20 +55,8 @@ def targets():
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request):
     yield
-    lines = ["", "server CPU (user+sys) per message, median of rounds:"]
-    for name, *_ in PATTERNS:
-        cells = [f"{kind} {_cpu[(name, kind)] / 1000:.2f} us"
-                 for kind in server.SERVERS if (name, kind) in _cpu]
-        floor, ours = _cpu.get((name, "asyncio")), _cpu.get((name, "wsfast"))
-        if floor and ours:
-            cells.append(f"wsfast/floor {ours / floor:.2f}x")
-        if cells:
-            lines.append(f"  {name}: " + ", ".join(cells))
-    if _rss:
-        lines.append("resident memory per idle connection: " + ", ".join(
-            f"{kind} {value / 1024:.1f} KiB" for kind, value in _rss.items()))
-    if len(lines) > 2:
-        print_past_capture(request, lines)
+    CPU.print(request)
+    RSS.print(request)
 
 
 @pytest.mark.parametrize("kind", server.SERVERS)
@@ -84,7 +74,7 @@ def test_server_cpu(benchmark, targets, kind, name, size, pattern, count):
     cpu = statistics.median(s["cpu"] for s in samples)
     benchmark.extra_info.update(server_cpu_ns_per_msg=cpu, messages=count,
                                 server_sys_ns_per_msg=statistics.median(s["sys"] for s in samples))
-    _cpu[(name, kind)] = cpu
+    CPU.put(CPU_ROW.format(name), kind, cpu)
     assert cpu > 0
 
 
@@ -98,4 +88,4 @@ def test_idle_memory(benchmark, kind):
     benchmark.pedantic(lambda: samples.append(probe()), rounds=1, iterations=1)
     rss = samples[0]["rss"]
     benchmark.extra_info.update(rss_bytes_per_connection=rss, connections=memory.QUICK_CONNECTIONS)
-    _rss[kind] = rss
+    RSS.put(RSS_ROW, kind, rss)

@@ -1,10 +1,8 @@
 """Text delivery: one masked text message parsed into its str, against bytes.decode of its
 payload (pytest-benchmark), for ASCII, Latin-1-range, CJK and emoji text.
 
-The same workloads as ``python -m wsfast bench text`` (``wsfast/bench/text.py``):
-the compiled parser validates, counts and transcodes with SIMD straight into a
-str of the right width, so on 1 MiB of non-ASCII text it must take at most
-0.4x the time of ``bytes.decode`` alone (printed at the end).
+The same workloads, columns, ratios and targets as ``python -m wsfast bench text``
+(``wsfast/bench/text.py``), whose table is printed at the end.
 
     python -m pytest benchmarks/bench_text.py --benchmark-enable -q
 """
@@ -12,26 +10,21 @@ str of the right width, so on 1 MiB of non-ASCII text it must take at most
 from __future__ import annotations
 
 import pytest
-from _summary import print_past_capture
+from _summary import Summary
 
 from wsfast.bench import implementations
+from wsfast.bench import text as section
 from wsfast.bench.text import SIZES, _parse
 from wsfast.bench.utf8 import TEXTS, make_text
 
-_results: dict = {}
+SUMMARY = Summary(section, [(f"{kind} {name}", section.targets(kind, size))
+                            for kind in TEXTS for name, size in SIZES])
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _ratio_summary(request):
     yield
-    lines = ["", "text delivery: c parse / bytes.decode (target <= 0.40 for 1 MiB of non-ASCII text):"]
-    for kind in TEXTS:
-        for name, _ in SIZES:
-            parse, decode = _results.get((kind, name, "c")), _results.get((kind, name, "decode"))
-            if parse and decode:
-                lines.append(f"  {kind} {name}: {parse / decode:.2f}")
-    if len(lines) > 2:
-        print_past_capture(request, lines)
+    SUMMARY.print(request)
 
 
 @pytest.mark.parametrize("column", ["c", "py", "decode"])
@@ -54,5 +47,4 @@ def test_text(benchmark, kind, name, size, column):
         wire = encode_frame(1, data, mask=True)
         assert _parse(parser, wire) == data.decode()
         benchmark(_parse, parser, wire)
-    if not benchmark.disabled and benchmark.stats is not None:
-        _results[(kind, name, column)] = benchmark.stats.stats.min
+    SUMMARY.record(benchmark, f"{kind} {name}", "decode" if column == "decode" else f"{column} parse")

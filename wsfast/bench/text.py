@@ -32,7 +32,7 @@ RATIOS = [
 ]
 
 
-def _targets(kind: str, size: int) -> Dict[Tuple[str, str], float]:
+def targets(kind: str, size: int) -> Dict[Tuple[str, str], float]:
     if kind != "ascii" and size == 1 << 20:
         return {("c parse", "decode"): 2.5}
     return {}
@@ -63,4 +63,4 @@ def cases(quick: bool) -> Iterator[Case]:
             decode_utf8 = getattr(c, "decode_utf8", None)  # (an older build has none: interleave.py)
             funcs["c decode_utf8"] = (decode_utf8, data) if decode_utf8 is not None else None
             funcs["decode"] = (bytes.decode, data)
-            yield Case(f"{kind} {name}", len(data), funcs, _targets(kind, size), series=kind)
+            yield Case(f"{kind} {name}", len(data), funcs, targets(kind, size), series=kind)
