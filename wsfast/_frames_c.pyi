@@ -6,8 +6,8 @@ from ._typing import Buffer
 from .enums import CloseCode, Opcode
 from .exceptions import ProtocolError
 
-__all__ = ["FrameParser", "encode_frame", "encode_message", "TextMessage", "BinaryMessage", "Ping", "Pong",
-           "Close"]
+__all__ = ["FrameParser", "encode_frame", "encode_message", "Compressor", "TextMessage", "BinaryMessage", "Ping",
+           "Pong", "Close", "ZLIB"]
 
 class _Event:
     opcode: ClassVar[Opcode]
@@ -78,6 +78,7 @@ def encode_message(opcode: int, payload: Union[str, Buffer], *, mask: Union[None
                    fragment_size: Optional[int] = None, rsv1: bool = False,
                    compressor: Optional[Compressor] = None) -> List[bytes]: ...
 
+@final
 class Compressor:
     @property
     def min_size(self) -> int: ...

@@ -1,5 +1,10 @@
 from typing import Any, List, Optional, Sequence, Tuple
 
+from typing_extensions import final
+
+__all__ = ["FrameReader"]
+
+@final
 class FrameReader:
     other_frames: int
     def __init__(self, *, client: bool = False, max_message_size: Optional[int] = None,

@@ -246,7 +246,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._messages:
             message = self._pop()
             if decode is None and type(message) is not self._text_cls:
-                return message  # type: ignore[no-any-return]
+                return message
             return self._deliver(message, decode)
         if decode is False and self.protocol.decode_text:
             self.protocol.decode_text = False  # the messages still to come: no str
@@ -304,7 +304,7 @@ class Connection(asyncio.BufferedProtocol):
             message = self._pop()
             if type(message) is self._text_cls:
                 return self._deliver(message, None)
-            return message  # type: ignore[no-any-return]
+            return message
         try:
             return self._deliver(await self._recv_wait(), None)
         except ConnectionClosedOK:
