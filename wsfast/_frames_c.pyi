@@ -6,8 +6,8 @@ from ._typing import Buffer
 from .enums import CloseCode, Opcode
 from .exceptions import ProtocolError
 
-__all__ = ["FrameParser", "encode_frame", "encode_message", "Compressor", "TextMessage", "BinaryMessage", "Ping",
-           "Pong", "Close", "ZLIB"]
+__all__ = ["FrameParser", "encode_frame", "encode_message", "Compressor", "TextMessage", "BinaryMessage",
+           "Ping", "Pong", "Close", "ZLIB"]
 
 class _Event:
     opcode: ClassVar[Opcode]
