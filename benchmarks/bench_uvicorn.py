@@ -6,9 +6,8 @@ The same servers, client and probes as ``python -m wsfast bench uvicorn`` (see
 and uvloop + httptools. pytest-benchmark times the client's wall clock per round;
 the figure that matters, the server process's CPU time (user + sys) per message,
 is kept in each benchmark's ``extra_info`` (median over the rounds, which take
-turns over the three servers) and printed at the end with the ratios and the
-targets: websockets-sansio's CPU per message over wsfast's >= 2.5x at 64 B,
->= 1.5x at 64 KiB.
+turns over the three servers); the section's table, with its ratios and
+targets, is printed at the end.
 
     python -m pytest benchmarks/bench_uvicorn.py --benchmark-enable -q
 """
@@ -20,16 +19,15 @@ import os
 import statistics
 
 import pytest
-from _summary import print_past_capture
+from _summary import Summary
 
 from wsfast.bench import server, uvicorn
 
 ROUNDS = 5
-_cpu: dict = {}
-
-
 STACK_IDS = [f"{loop}+{http}" for loop, http in uvicorn.STACKS]
-SIZE_OF = {name: size for name, size, *_ in uvicorn.SIZES}
+ROW = "{} {}, server CPU/msg"  # the row names of python -m wsfast bench uvicorn
+SUMMARY = Summary(uvicorn, [(ROW.format(stack, name), uvicorn.TARGETS[size])
+                            for stack in STACK_IDS for name, size, *_ in uvicorn.SIZES])
 
 
 @pytest.fixture(scope="module", params=uvicorn.STACKS, ids=STACK_IDS)
@@ -53,16 +51,7 @@ def targets(request):
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request):
     yield
-    lines = ["", "uvicorn --ws classes, server CPU (user+sys) per message, median of interleaved rounds:"]
-    for (stack, name), cpu in sorted(_cpu.items()):
-        cells = [f"{ws} {cpu[ws] / 1000:.2f} us" for ws in uvicorn.CLASSES if ws in cpu]
-        target = uvicorn.TARGETS[SIZE_OF[name]][("wsfast", "websockets-sansio")]
-        ratio = cpu["websockets-sansio"] / cpu["wsfast"]
-        verdict = "ok" if ratio >= target else "MISSED"
-        cells.append(f"sansio/wsfast {ratio:.2f}x (target {target}x: {verdict})")
-        lines.append(f"  {stack} {name}: " + ", ".join(cells))
-    if _cpu:
-        print_past_capture(request, lines)
+    SUMMARY.print(request)
 
 
 @pytest.mark.parametrize("name,size,count", [(n, s, q) for n, s, _, q in uvicorn.SIZES],
@@ -85,5 +74,6 @@ def test_uvicorn_echo_cpu(benchmark, targets, name, size, count):
     cpu = {ws: statistics.median(s["cpu"] for s in runs) for ws, runs in samples.items()}
     benchmark.extra_info.update({f"{ws}_server_cpu_ns_per_msg": value for ws, value in cpu.items()},
                                 messages=count)
-    _cpu[(stack, name)] = cpu
+    for ws, value in cpu.items():
+        SUMMARY.put(ROW.format(stack, name), ws, value)
     assert all(value > 0 for value in cpu.values())
