@@ -368,7 +368,7 @@ class WSFastProtocol(Connection):
     async def asgi_send(self, message: Mapping[str, Any]) -> None:
         """ASGI ``send``. Waits while the transport's write buffer is over its high-water mark."""
         if self._writing_paused:
-            await self._drain()
+            await self._drain_for_app()
         if self._lost:
             raise ClientDisconnected()
         kind = message["type"]
@@ -376,7 +376,7 @@ class WSFastProtocol(Connection):
             if kind == "websocket.send":
                 self._send_data(message)
                 if self._writing_paused:
-                    await self._drain()
+                    await self._drain_for_app()
                 elif self._turn_bytes >= _YIELD_BYTES or self._turn_sends >= _YIELD_SENDS:
                     self._turn_bytes = self._turn_sends = 0
                     await asyncio.sleep(0)  # let the other connections have a turn
@@ -406,6 +406,14 @@ class WSFastProtocol(Connection):
             raise RuntimeError(_AFTER_CLOSE.format(kind))
 
     # ------------------------------------------------------------------ sending
+
+    async def _drain_for_app(self) -> None:
+        """Wait for the write buffer to drain; a connection that ends meanwhile is uvicorn's
+        ClientDisconnected (an OSError), which is what ASGI apps catch, not wsfast's ConnectionClosed."""
+        try:
+            await self._drain()
+        except ConnectionClosed:
+            raise ClientDisconnected() from None
 
     def _send_data(self, message: Mapping[str, Any]) -> None:
         transport = self.transport

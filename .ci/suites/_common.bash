@@ -16,7 +16,7 @@ SUITES=$ROOT/.ci/suites
 
 shared_dir() {  # the shared/ folder beside the clone (CI) or beside the main checkout (worktrees)
   local d
-  for d in "${WSFAST_SHARED:-}" "$ROOT/../shared" "$ROOT/../../shared"; do
+  for d in "${WSFAST_SHARED:-}" "$ROOT/../shared" "$ROOT/../../shared" /work/shared; do
     if [ -n "$d" ] && [ -d "$d/peer-suites" ]; then (cd "$d" && pwd); return 0; fi
   done
   echo "no shared/peer-suites beside $ROOT (set WSFAST_SHARED)" >&2

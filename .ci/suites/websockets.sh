@@ -5,7 +5,8 @@ source "$(dirname "$0")/_common.bash"
 VERSION=17.0.1
 suite_venv websockets
 python -m pip install -q "websockets==$VERSION" trio 'python-socks[asyncio]' werkzeug
-cp -r "$(shared_dir)/peer-suites/websockets-$VERSION" "$WORK/suite"
+shared=$(shared_dir)  # fails the suite when the folder is missing
+cp -r "$shared/peer-suites/websockets-$VERSION" "$WORK/suite"
 chmod -R u+w "$WORK/suite"
 cd "$WORK/suite"
 suite_run websockets "websockets $VERSION" "$SUITES/unittest_run.py" "$SUITES/websockets.exclude"
