@@ -66,6 +66,8 @@ CASES: List[Tuple[str, str, str, Case]] = [
     ("c-never-read", "client", "2: client yields between sends, the server never reads",
      lab.client_to_never_reading_server),
     ("c-ping-flood", "client", "3: the server floods pings and never reads", lab.server_ping_flood),
+    ("c-keepalive-wrong-pongs", "client", "3: the server answers pings with other payloads",
+     lab.client_keepalive_wrong_pongs),
     ("c-app-behind", "client", "3: application busy 2 s, the server keeps answering pings",
      lab.client_application_behind),
     ("c-held-reads-drainer", "client", "3: 4 MiB message to a slow-draining server",

@@ -1013,3 +1013,30 @@ async def client_fragmented_message(tree: Tree, kind: str, size: int = 1 * MiB, 
         grown = client.growth()
         return _result(client, rss=grown["rss"],
                        intact=got is not None and got["sha256"] == hashlib.sha256(data).hexdigest())
+
+
+async def client_keepalive_wrong_pongs(tree: Tree, kind: str) -> Dict[str, Any]:
+    """Keepalive on in the client; the server reads everything but answers each ping with a pong
+    carrying another payload (plus unsolicited pongs): not an answer, so 1011."""
+    seen: Dict[str, Any] = {"wire": None}
+
+    async def server(reader: Reader, writer: Writer, path: str) -> None:
+        while True:
+            _, opcode, payload = await read_frame(reader)
+            if opcode == 9:
+                wrong = frame(10, payload[::-1] + b"!", masked=False)
+                writer.write(wrong + frame(10, b"unsolicited", masked=False))
+            elif opcode == 8:
+                seen["wire"] = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                return
+
+    async with raw_server(server) as url, wsfast_clients(tree, kind, [{"url": url, "action": "/recv",
+                                            "options": KEEPALIVE}]) as client:
+        opened = await client.wait(lambda e: e["ev"] == "open", 10)
+        closed = await client.closed("0", 10)
+        for _ in range(100):  # the close frame reaches the hand-written server
+            if seen["wire"] is not None:
+                break
+            await asyncio.sleep(0.02)
+        return _result(client, wire=seen["wire"], code=None if closed is None else closed["code"],
+                       closed=None if closed is None or opened is None else closed["t"] - opened["t"])

@@ -134,6 +134,13 @@ def test_keepalive_times_out_pongs_with_other_payloads(kind):
     assert r["logs"] == 1, r
 
 
+def test_client_keepalive_times_out_pongs_with_other_payloads(kind):
+    """The same policy in a client: a server answering its pings with other payloads gets 1011."""
+    r = case(lab.client_keepalive_wrong_pongs, kind)
+    assert r["code"] == 1011 and r["wire"] == 1011, r
+    assert r["logs"] == 1, r
+
+
 def test_keepalive_keeps_a_peer_that_answers(kind):
     """The control for the two above: the right pongs keep the connection open."""
     r = case(lab.keepalive_right_pongs, kind)
