@@ -7,7 +7,8 @@ slice), so the SIMD loads see every alignment and every tail. Every decoder
 (portable, AVX2, CPython's) must give the codec's own result: the same str,
 or a UnicodeDecodeError at the same place for the same reason. Under the
 sanitizer build (FUZZ_TARGET=fuzz_utf8_decode fuzz/build_sanitized.sh) any
-read or write outside the buffers aborts.
+read or write outside the buffers aborts. Texts are drawn and outcomes compared by the
+decoding tests' own helpers (tests/utf8_helpers.py).
 
     python fuzz/fuzz_utf8_decode.py -runs=100000          # libFuzzer flags
 """
@@ -19,22 +20,17 @@ import sys
 
 import atheris
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the checkout, after PYTHONPATH: a sanitized build on PYTHONPATH wins
-sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.append(ROOT)
+sys.path.append(os.path.join(ROOT, "tests"))
 
 with atheris.instrument_imports(include=["wsfast"]):
     from wsfast import _utf8_c, _utf8_py
 
+from utf8_helpers import POOLS, decode_outcome, expected_outcome, same  # noqa: E402
+
 DECODERS = [*_utf8_c._decoders(), "cpython"]
-POOLS = [[0x61], [0x61, 0xE9], [0xE9, 0xFF], [0x5929, 0x61], [0x5929], [0x1F600], [0x1F600, 0x61, 0x5929],
-         [0x7F, 0x80, 0x7FF, 0x800, 0xFFFF, 0x10000, 0x10FFFF, 0xD7FF, 0xE000]]
-
-
-def outcome(func, data):
-    try:
-        return func(data)
-    except UnicodeDecodeError as exc:
-        return ("error", exc.start, exc.end, exc.reason)
 
 
 def make(fdp: atheris.FuzzedDataProvider) -> bytes:
@@ -43,7 +39,7 @@ def make(fdp: atheris.FuzzedDataProvider) -> bytes:
     pool = POOLS[fdp.ConsumeIntInRange(0, len(POOLS) - 1)]
     count = fdp.ConsumeIntInRange(0, 1500)
     picks = fdp.ConsumeBytes(count)
-    data = bytearray("".join(chr(pool[b % len(pool)]) for b in picks).encode())
+    data = bytearray("".join(pool[b % len(pool)] for b in picks).encode())
     if data and fdp.ConsumeBool():
         data[fdp.ConsumeIntInRange(0, len(data) - 1)] = fdp.ConsumeIntInRange(0, 255)
     return bytes(data)
@@ -53,16 +49,18 @@ def test_one_input(raw: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(raw)
     offset = fdp.ConsumeIntInRange(0, 63)
     data = make(fdp)
-    expected = outcome(bytes.decode, data)
+    expected = expected_outcome(data)
     view = memoryview(b"\xfe" * offset + data + b"\xfe" * 3)[offset:offset + len(data)]
     for decoder in DECODERS:
-        got = outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), view)
-        if got != expected or type(got) is not type(expected):
-            raise AssertionError(f"{decoder}: {got!r:.200} != {expected!r:.200} for {data!r:.200}")
+        try:
+            same(decode_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), view), expected)
+        except AssertionError as exc:
+            raise AssertionError(f"{decoder} on {data!r:.200}: {exc}") from None
     for module in (_utf8_c, _utf8_py):
-        got = outcome(module.decode_utf8, data)
-        if got != expected:
-            raise AssertionError(f"{module.__name__}.decode_utf8: {got!r:.200} != {expected!r:.200}")
+        try:
+            same(decode_outcome(module.decode_utf8, data), expected)
+        except AssertionError as exc:
+            raise AssertionError(f"{module.__name__}.decode_utf8 on {data!r:.200}: {exc}") from None
 
 
 def main() -> None:

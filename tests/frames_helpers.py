@@ -3,9 +3,11 @@
 ``raw_frame`` builds wire bytes by hand (it does not use wsfast's encoder, so
 the parser is not tested against itself), including frames that break rules:
 any opcode, RSV bits, non-minimal length encodings, wrong masking.
-``outcome`` records everything a parser did with a list of reads, for
-comparing the compiled and pure parsers (the differential tests and the fuzz
-target, fuzz/fuzz_frames.py, both use it).
+``outcome`` records everything a parser did with a list of reads, and
+``reader_outcome`` everything a per-frame reader (FrameReader) did, for
+comparing the compiled and pure twins: the differential tests and the fuzz
+targets (fuzz/fuzz_frames.py, fuzz/fuzz_stream.py) use them, with
+``raw_frame`` and ``split_at`` to build their input.
 """
 
 from __future__ import annotations
@@ -92,4 +94,40 @@ def outcome(impl: Any, chunks: Sequence[bytes], **options: Any) -> List[Any]:
                 raise AssertionError(f"{getattr(impl, 'name', impl)}: a failed parser accepted more input")
             break
     result.append(("state", parser.failed, parser.in_message))
+    return result
+
+
+def frame_key(frame: Any) -> Tuple[Any, ...]:
+    """A FrameReader frame as a comparable tuple: (opcode, data, fin, rsv1, rsv2, rsv3); partial
+    mode's pieces are tuples already."""
+    if isinstance(frame, tuple):
+        return frame
+    return (int(frame.opcode), bytes(frame.data), frame.fin, frame.rsv1, frame.rsv2, frame.rsv3)
+
+
+def reader_outcome(impl: Any, chunks: Sequence[bytes], **options: Any) -> List[Any]:
+    """What each feed of a FrameReader(**options) did: ("ok", frames, other_frames) or ("error",
+    code, reason, frames before it, rest), then the reader's (failed, in_message, held,
+    frame_progress, other_frames).
+
+    After a failure one more feed must fail the same way (recorded); a failed reader that
+    accepts input is an AssertionError.
+    """
+    reader = impl.FrameReader(**options)
+    result: List[Any] = []
+    for chunk in chunks:
+        try:
+            result.append(("ok", [frame_key(f) for f in reader.feed(chunk)], reader.other_frames))
+        except ProtocolError as exc:
+            result.append(("error", int(exc.close_code), exc.reason, [frame_key(f) for f in exc.frames],
+                           exc.rest))
+            try:
+                reader.feed(b"\x81\x80\x00\x00\x00\x00")
+            except ProtocolError as again:
+                result.append(("again", int(again.close_code), again.reason))
+            else:
+                raise AssertionError(f"{getattr(impl, 'name', impl)}: a failed reader accepted more input")
+            break
+    result.append(("state", reader.failed, reader.in_message, reader.held, reader.frame_progress,
+                   reader.other_frames))
     return result

@@ -15,7 +15,7 @@ import random
 from typing import Any, List, Optional, Tuple
 
 import pytest
-from frames_helpers import raw_frame, split_at
+from frames_helpers import frame_key, raw_frame, reader_outcome, split_at
 
 from wsfast import CloseCode, Opcode, ProtocolError
 from wsfast.stream import Frame, default_opcodes
@@ -33,12 +33,6 @@ def feed_chunks(r, chunks) -> Tuple[List[Any], Optional[ProtocolError]]:
         except ProtocolError as exc:
             return frames + exc.frames, exc
     return frames, None
-
-
-def key_of(frame) -> tuple:
-    if isinstance(frame, tuple):  # partial mode
-        return frame
-    return (int(frame.opcode), bytes(frame.data), frame.fin, frame.rsv1, frame.rsv2, frame.rsv3)
 
 
 MASK = b"\x11\x22\x33\x44"
@@ -65,7 +59,7 @@ def test_one_frame_per_wire_frame_whatever_the_reads(impl, cut):
     r = reader(impl, rsv_bits=0x40)
     frames, error = feed_chunks(r, chunks)
     assert error is None
-    assert [key_of(f) for f in frames] == expected
+    assert [frame_key(f) for f in frames] == expected
     assert all(type(f) is Frame and type(f.data) is bytes for f in frames)
     assert frames[0].opcode is Opcode.TEXT and frames[2].opcode is Opcode.PING
     assert r.other_frames == 6  # all but the first: fragments, control frames, RSV bits
@@ -75,7 +69,7 @@ def test_one_frame_per_wire_frame_whatever_the_reads(impl, cut):
 def test_unmasked_frames_for_a_client(impl):
     r = reader(impl, client=True)
     frames = r.feed(raw_frame(2, b"abc", key=None) + raw_frame(10, b"p", key=None))
-    assert [key_of(f) for f in frames] == [(2, b"abc", True, False, False, False),
+    assert [frame_key(f) for f in frames] == [(2, b"abc", True, False, False, False),
                                            (10, b"p", True, False, False, False)]
 
 
@@ -85,7 +79,7 @@ def test_state_between_feeds(impl):
     assert r.feed(wire[:3]) == [] and r.held == wire[:3] and r.frame_progress is None
     assert r.feed(wire[3:108]) == [] and r.held == b"" and r.frame_progress == (100, 1000)
     frames = r.feed(wire[108:])
-    assert [key_of(f) for f in frames] == [(2, b"z" * 1000, True, False, False, False)]
+    assert [frame_key(f) for f in frames] == [(2, b"z" * 1000, True, False, False, False)]
 
 
 def test_frames_of_another_class_with_other_opcode_objects(impl):
@@ -143,7 +137,7 @@ def test_violations_have_framing_parsers_close_codes_and_reasons(impl, wire, cod
         chunks = [data] if cut is None else split_at(data, [len(before) + cut])
         frames, error = feed_chunks(r, chunks)
         assert error is not None and (error.close_code, error.reason) == (code, reason)
-        assert [key_of(f) for f in frames] == [(1, b"ok", True, False, False, False)]
+        assert [frame_key(f) for f in frames] == [(1, b"ok", True, False, False, False)]
         assert error.rest == wire[:len(error.rest)] and len(error.rest) >= min(2, len(wire))
         assert r.failed and r.error is error
         with pytest.raises(ProtocolError) as again:
@@ -165,7 +159,7 @@ def test_message_sequence_rules(impl):
     with pytest.raises(ProtocolError) as exc:
         r.feed(raw_frame(1, b"a", fin=False, rsv=0x40, key=MASK) + raw_frame(0, b"b", rsv=0x40, key=MASK))
     assert exc.value.reason == "RSV bit set on a continuation frame"
-    assert [key_of(f) for f in exc.value.frames] == [(1, b"a", False, True, False, False)]
+    assert [frame_key(f) for f in exc.value.frames] == [(1, b"a", False, True, False, False)]
 
 
 def test_size_limits_from_the_header(impl):
@@ -226,18 +220,6 @@ def random_valid(rng: random.Random) -> bytes:
     return b"".join(out)
 
 
-def outcome(impl, data: bytes, cuts, **options):
-    r = impl.FrameReader(**options)
-    results = []
-    for chunk in split_at(data, cuts):
-        try:
-            results.append(("frames", [key_of(f) for f in r.feed(chunk)], r.other_frames))
-        except ProtocolError as exc:
-            results.append(("error", exc.close_code, exc.reason, [key_of(f) for f in exc.frames], exc.rest))
-            break
-    return results
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_differential_valid_garbage_and_mutated(c_impl, py_impl, seed):
     rng = random.Random(seed)
@@ -251,4 +233,5 @@ def test_differential_valid_garbage_and_mutated(c_impl, py_impl, seed):
             if len(data) > 1 else []
         options = rng.choice([{}, {"rsv_bits": 0x40}, {"max_message_size": 1000}, {"max_frame_size": 200},
                               {"client": True}, {"partial": True}])
-        assert outcome(c_impl, data, cuts, **options) == outcome(py_impl, data, cuts, **options)
+        chunks = split_at(data, cuts)
+        assert reader_outcome(c_impl, chunks, **options) == reader_outcome(py_impl, chunks, **options)

@@ -9,11 +9,11 @@ Expected results come from the codec alone, never from the code under test.
 from __future__ import annotations
 
 import random
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from utf8_helpers import EDGES, POOLS, decode_outcome, expected_outcome, same
 
 try:
     from wsfast import _utf8_c
@@ -26,9 +26,6 @@ except ImportError:  # the impl fixture reports a missing extension (and fails u
 HYPOTHESIS = settings(max_examples=400, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-# one character of each width class, with the edges of every UTF-8 length
-EDGES = ["a", "\x00", "\x7f", "\x80", "é", "\xff", "\u0100", "\u07ff", "\u0800", "€", "天", "\ud7ff",
-         "\ue000", "\uffff", "\U00010000", "😀", "\U0010ffff"]
 SIZES = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 35, 47, 48, 63, 64, 65, 95, 96,
          127, 128, 129, 255, 256, 257, 1000, 4096]
 
@@ -36,38 +33,16 @@ SIZES = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 35, 47, 
 def _texts(seed: int):
     """Texts of every width class and mix, at every size of SIZES (in characters)."""
     rng = random.Random(seed)
-    pools = [["a"], ["é", "a"], ["\xff"], ["天"], ["天", "a"], ["€", "é", "a"], ["😀"], ["😀", "a"],
-             ["😀", "天"], EDGES]
     for size in SIZES:
-        for pool in pools:
+        for pool in POOLS:
             yield "".join(rng.choice(pool) for _ in range(size))
-
-
-def _outcome(func, data):
-    try:
-        return func(data)
-    except UnicodeDecodeError as exc:
-        return ("error", exc.start, exc.end, exc.reason)
-
-
-def _expected(data: bytes):
-    return _outcome(bytes.decode, data)
-
-
-def _same(got, expected):
-    assert got == expected
-    if isinstance(expected, str):  # same width: a str of a wider kind would still compare equal
-        assert type(got) is str
-        if len(expected) >= 2:  # (0 and 1 characters may be CPython's shared singletons, whose
-            fresh = expected.encode().decode()  # size includes a cached UTF-8 copy once asked for)
-            assert sys.getsizeof(got) == sys.getsizeof(fresh)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_every_width_and_size(impl, seed):
     for text in _texts(seed):
         data = text.encode()
-        _same(_outcome(impl.decode_utf8, data), text)
+        same(decode_outcome(impl.decode_utf8, data), text)
 
 
 @pytest.mark.skipif(_utf8_c is None, reason="no compiled extension")
@@ -80,7 +55,7 @@ def test_every_decoder_every_alignment(decoder):
         padded = b"\xff" * 64 + data + b"\xff" * 64  # invalid bytes all round: nothing outside is read
         for offset in (0, 1, 3, 7, 15, 31, 33, 63) if len(data) > 300 else range(64):
             view = memoryview(padded)[64 - offset:][offset:offset + len(data)]
-            _same(_outcome(lambda d: _utf8_c._decode_with(decoder, d), view), text)
+            same(decode_outcome(lambda d: _utf8_c._decode_with(decoder, d), view), text)
 
 
 @pytest.mark.skipif(_utf8_c is None, reason="no compiled extension")
@@ -95,11 +70,13 @@ def test_invalid_text_raises_the_codecs_error(decoder):
             bad = bytearray(data)
             bad[rng.randrange(len(bad))] = rng.choice([0x80, 0xBF, 0xC0, 0xC1, 0xED, 0xF4, 0xF5, 0xFF,
                                                        rng.randrange(256)])
-            _same(_outcome(lambda d: _utf8_c._decode_with(decoder, d), bytes(bad)), _expected(bytes(bad)))
+            bad_bytes = bytes(bad)
+            got = decode_outcome(lambda d: _utf8_c._decode_with(decoder, d), bad_bytes)
+            same(got, expected_outcome(bad_bytes))
         # cut in the middle of the last character
         if len(text) and len(text[-1].encode()) > 1:
             cut = bytes(data[:-1])
-            _same(_outcome(lambda d: _utf8_c._decode_with(decoder, d), cut), _expected(cut))
+            same(decode_outcome(lambda d: _utf8_c._decode_with(decoder, d), cut), expected_outcome(cut))
 
 
 @HYPOTHESIS
@@ -107,22 +84,22 @@ def test_invalid_text_raises_the_codecs_error(decoder):
 def test_hypothesis_valid(impl, text, prefix):
     data = text.encode()  # hypothesis' text() has no lone surrogates
     expected = text
-    _same(_outcome(impl.decode_utf8, data), expected)
+    same(decode_outcome(impl.decode_utf8, data), expected)
     view = memoryview(b"x" * prefix + data)[prefix:]
-    _same(_outcome(impl.decode_utf8, view), expected)
+    same(decode_outcome(impl.decode_utf8, view), expected)
     if _utf8_c is not None:
         for decoder in DECODERS:
-            _same(_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), view), expected)
+            same(decode_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), view), expected)
 
 
 @HYPOTHESIS
 @given(data=st.binary(max_size=300))
 def test_hypothesis_any_bytes(impl, data):
-    expected = _expected(data)
-    _same(_outcome(impl.decode_utf8, data), expected)
+    expected = expected_outcome(data)
+    same(decode_outcome(impl.decode_utf8, data), expected)
     if _utf8_c is not None:
         for decoder in DECODERS:
-            _same(_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), data), expected)
+            same(decode_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), data), expected)
 
 
 @HYPOTHESIS
@@ -131,11 +108,11 @@ def test_hypothesis_any_bytes(impl, data):
 def test_hypothesis_one_bad_byte_in_long_text(impl, chars, flip, value):
     data = bytearray("".join(chars).encode())
     data[flip % len(data)] = value
-    expected = _expected(bytes(data))
-    _same(_outcome(impl.decode_utf8, bytes(data)), expected)
+    expected = expected_outcome(bytes(data))
+    same(decode_outcome(impl.decode_utf8, bytes(data)), expected)
     if _utf8_c is not None:
         for decoder in DECODERS:
-            _same(_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), bytes(data)), expected)
+            same(decode_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), bytes(data)), expected)
 
 
 def test_rejects_non_bytes(impl):
@@ -155,7 +132,7 @@ def test_text_message_split_at_every_point(impl, text):
         parser = impl.FrameParser(max_message_size=None)
         events = parser.feed(wire[:cut]) + parser.feed(wire[cut:])
         assert [e.data for e in events] == [text]
-        _same(events[0].data, text)
+        same(events[0].data, text)
 
 
 @pytest.mark.parametrize("text", ["天地玄黄" * 100, "Größe café " * 40, "😀🎉" * 100 + "é"])
@@ -168,4 +145,4 @@ def test_fragmented_text_message_split_at_every_point(impl, text):
         parser = impl.FrameParser(max_message_size=None)
         events = parser.feed(wire[:cut]) + parser.feed(wire[cut:])
         assert [e.data for e in events] == [text]
-        _same(events[0].data, text)
+        same(events[0].data, text)
