@@ -56,7 +56,7 @@ _AnyEvent = Union[TextMessage, BinaryMessage, Ping, Pong, Close]
 @final
 class FrameParser:
     decode_text: bool
-    def __init__(self, *, client: bool = False, max_message_size: Optional[int] = 2**20,
+    def __init__(self, *, client: bool = False, max_message_size: Optional[int] = ...,
                  extensions: Sequence[Any] = (), decode_text: bool = True) -> None: ...
     @property
     def client(self) -> bool: ...

@@ -21,6 +21,11 @@
             ├── InvalidSubprotocol
             └── InvalidExtension
 
+Outside that tree, because they are what callers of those parts catch:
+
+    HubUnavailable (a ConnectionError)   wsfast.pubsub: Redis cannot be reached
+    PatchWarning (a RuntimeWarning)      wsfast.patch: a patch was refused or not fully undone
+
 The compiled parser raises :class:`ProtocolError` too: both implementations
 share these classes, so ``except wsfast.ProtocolError`` works whichever is active.
 """
@@ -56,6 +61,8 @@ __all__ = [
     "InvalidAccept",
     "InvalidSubprotocol",
     "InvalidExtension",
+    "HubUnavailable",
+    "PatchWarning",
 ]
 
 
@@ -249,3 +256,11 @@ class InvalidSubprotocol(InvalidHeader):
 
 class InvalidExtension(InvalidHeader):
     """The server accepted an extension we did not offer, or with parameters we refuse."""
+
+
+class HubUnavailable(ConnectionError):
+    """Redis cannot be reached (at start, or for a publish during an outage)."""
+
+
+class PatchWarning(RuntimeWarning):
+    """A patch was refused (nothing changed) or could not be fully undone."""

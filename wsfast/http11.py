@@ -108,13 +108,6 @@ _NOT_STATUS_LINE = re.compile(rb"[^\t\x20-\x7e\x80-\xff\r]")
 _ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]+(?:[/?].*)?")
 
 
-class _SyntaxFailure(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 class _HeadReader:
     """Buffers bytes until the blank line ending an HTTP head, within a size limit."""
 
@@ -136,7 +129,7 @@ class _HeadReader:
         self.done = False
 
     def feed(self, data: BytesLike) -> Optional[Tuple[bytes, Headers]]:
-        """(start line, headers) once the head is complete; raises _SyntaxFailure."""
+        """(start line, headers) once the head is complete; raises InvalidRequest (400 or 431)."""
         if self.done:
             raise RuntimeError("the HTTP head was already parsed")
         buf = self._buf
@@ -148,21 +141,21 @@ class _HeadReader:
                 self._line_checked = True
                 self._check_first_line(bytes(buf[:eol]))
             elif self._bad_first_line.search(buf):
-                raise _SyntaxFailure(400, "not an HTTP/1.1 message")
+                raise InvalidRequest(400, "not an HTTP/1.1 message")
         if end < 0:
             if len(buf) >= self.max_size:
-                raise _SyntaxFailure(431, f"headers exceed {self.max_size} bytes")
+                raise InvalidRequest(431, f"headers exceed {self.max_size} bytes")
             self._scanned = len(buf)
             return None
         if end + 4 > self.max_size:
-            raise _SyntaxFailure(431, f"headers exceed {self.max_size} bytes")
+            raise InvalidRequest(431, f"headers exceed {self.max_size} bytes")
         self.done = True
         self.trailing = bytes(buf[end + 4:])
         head = bytes(buf[:end])
         self._buf = bytearray()
         lines = head.split(b"\r\n")
         if len(lines) - 1 > self.max_headers:
-            raise _SyntaxFailure(431, f"more than {self.max_headers} header lines")
+            raise InvalidRequest(431, f"more than {self.max_headers} header lines")
         return lines[0], _parse_header_lines(lines[1:])
 
 
@@ -170,34 +163,34 @@ def _parse_header_lines(lines: List[bytes]) -> Headers:
     headers = Headers()
     for line in lines:
         if b"\r" in line or b"\n" in line:
-            raise _SyntaxFailure(400, "bare CR or LF in the headers")
+            raise InvalidRequest(400, "bare CR or LF in the headers")
         if line[:1] in (b" ", b"\t"):
             # obs-fold (RFC 7230 3.2.4): a continuation line is joined to the previous value with SP
             if not headers:
-                raise _SyntaxFailure(400, "folded line before the first header")
+                raise InvalidRequest(400, "folded line before the first header")
             more = line.strip(b" \t")
             if has_bad_value_bytes(more):
-                raise _SyntaxFailure(400, "control character in a header value")
+                raise InvalidRequest(400, "control character in a header value")
             headers.fold_last(more.decode("latin-1"))
             continue
         name, sep, value = line.partition(b":")
         if not sep or not is_token_bytes(name):
-            raise _SyntaxFailure(400, f"invalid header line {line[:64]!r}")
+            raise InvalidRequest(400, f"invalid header line {line[:64]!r}")
         value = value.strip(b" \t")
         if has_bad_value_bytes(value):
-            raise _SyntaxFailure(400, f"control character in header {name.decode('ascii')}")
+            raise InvalidRequest(400, f"control character in header {name.decode('ascii')}")
         headers.add_received(name.decode("ascii"), value.decode("latin-1"))
     return headers
 
 
 def _check_request_line(line: bytes) -> None:
     if _REQUEST_LINE.fullmatch(line) is None:
-        raise _SyntaxFailure(400, f"malformed request line {line[:64]!r}")
+        raise InvalidRequest(400, f"malformed request line {line[:64]!r}")
 
 
 def _check_status_line(line: bytes) -> None:
     if _STATUS_LINE.fullmatch(line) is None:
-        raise _SyntaxFailure(400, f"malformed status line {line[:64]!r}")
+        raise InvalidRequest(400, f"malformed status line {line[:64]!r}")
 
 
 def _check_message_framing(headers: Headers) -> None:
@@ -206,18 +199,18 @@ def _check_message_framing(headers: Headers) -> None:
     if lengths:
         values = {v.strip(" \t") for joined in lengths for v in joined.split(",")}
         if len(values) != 1:
-            raise _SyntaxFailure(400, "conflicting Content-Length headers")
+            raise InvalidRequest(400, "conflicting Content-Length headers")
         value = values.pop()
         if not value.isdigit() or not value.isascii():
-            raise _SyntaxFailure(400, f"invalid Content-Length {value[:32]!r}")
+            raise InvalidRequest(400, f"invalid Content-Length {value[:32]!r}")
         if "Transfer-Encoding" in headers:
-            raise _SyntaxFailure(400, "both Transfer-Encoding and Content-Length")
+            raise InvalidRequest(400, "both Transfer-Encoding and Content-Length")
 
 
 def _check_target(target: str) -> None:
     if target.startswith("/") or _ABSOLUTE_FORM.fullmatch(target):
         return
-    raise _SyntaxFailure(400, f"request-target {target[:64]!r} is neither origin-form nor absolute-form")
+    raise InvalidRequest(400, f"request-target {target[:64]!r} is neither origin-form nor absolute-form")
 
 
 class RequestParser:
@@ -241,19 +234,16 @@ class RequestParser:
         return self._reader.trailing
 
     def feed(self, data: BytesLike) -> Optional[Request]:
-        try:
-            head = self._reader.feed(data)
-            if head is None:
-                return None
-            line, headers = head
-            match = _REQUEST_LINE.fullmatch(line)
-            assert match is not None  # checked as soon as the line was complete
-            method, target_b, major, minor = match.groups()
-            target = target_b.decode("ascii")
-            _check_target(target)
-            _check_message_framing(headers)
-        except _SyntaxFailure as exc:
-            raise InvalidRequest(exc.status, exc.reason) from None
+        head = self._reader.feed(data)
+        if head is None:
+            return None
+        line, headers = head
+        match = _REQUEST_LINE.fullmatch(line)
+        assert match is not None  # checked as soon as the line was complete
+        method, target_b, major, minor = match.groups()
+        target = target_b.decode("ascii")
+        _check_target(target)
+        _check_message_framing(headers)
         return Request(method.decode("ascii"), target, (int(major), int(minor)), headers)
 
 
@@ -279,7 +269,7 @@ class ResponseParser:
     def feed(self, data: BytesLike) -> Optional[Response]:
         try:
             head = self._reader.feed(data)
-        except _SyntaxFailure as exc:
+        except InvalidRequest as exc:  # the head reader words its failures for a request
             raise InvalidMessage(f"malformed HTTP response: {exc.reason}") from None
         if head is None:
             return None

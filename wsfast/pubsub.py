@@ -52,7 +52,9 @@ import logging
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Type, Union
 
+from ._twin_helpers import as_bytes
 from .asyncio.broadcast import broadcast
+from .exceptions import HubUnavailable
 
 __all__ = ["Hub", "HubUnavailable", "Subscription", "BINARY_MARK", "encode_payload", "decode_payload"]
 
@@ -63,10 +65,6 @@ _RECONNECT_FIRST = 0.05
 _RECONNECT_CAP = 2.0
 
 logger = logging.getLogger("wsfast.pubsub")
-
-
-class HubUnavailable(ConnectionError):
-    """Redis cannot be reached (at start, or for a publish during an outage)."""
 
 
 def _link_errors() -> Tuple[Type[BaseException], ...]:
@@ -80,9 +78,7 @@ def encode_payload(message: Any) -> bytes:
     """A message as it travels on the Redis channel: text as UTF-8, binary behind BINARY_MARK."""
     if isinstance(message, str):
         return message.encode("utf-8")
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return BINARY_MARK + bytes(message)
-    raise TypeError(f"a message is str or bytes-like, not {type(message).__name__}")
+    return BINARY_MARK + as_bytes(message, "a message", "str or bytes-like")
 
 
 def decode_payload(payload: bytes) -> Data:
@@ -184,9 +180,7 @@ class Hub:
             raise ValueError(f"a channel is a non-empty str, got {channel!r}")
         if self.url is None:
             if not isinstance(message, str):
-                if not isinstance(message, (bytes, bytearray, memoryview)):
-                    raise TypeError(f"a message is str or bytes-like, not {type(message).__name__}")
-                message = bytes(message)
+                message = as_bytes(message, "a message", "str or bytes-like")
             self.published += 1
             subscribers = self._channels.get(channel)
             if subscribers is not None:

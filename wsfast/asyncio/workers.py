@@ -55,6 +55,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .. import _defaults
 from .server import Handler, serve
 
 __all__ = ["run", "load_handler", "reuse_port_balances", "DEFAULT_HANDLER"]
@@ -277,7 +278,7 @@ class _Supervisor:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        close_timeout = config.serve_options.get("close_timeout", 10.0)
+        close_timeout = config.serve_options.get("close_timeout", _defaults.CLOSE_TIMEOUT)
         self.stop_grace = (close_timeout or 0.0) + _KILL_GRACE
         self.stop_deadline = 0.0
 

@@ -35,6 +35,8 @@ import os
 import sys
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
+from wsfast._env import env_flag
+
 MAX_SIZE = 64 * 1024 * 1024
 
 
@@ -321,7 +323,7 @@ async def _main(kind: str, port: int, deflate: bool) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if os.environ.get("WSFAST_BENCH_TRACEMALLOC"):
+    if env_flag("WSFAST_BENCH_TRACEMALLOC"):
         import tracemalloc
 
         tracemalloc.start()

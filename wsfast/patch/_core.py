@@ -27,11 +27,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..exceptions import PatchWarning
+
 __all__ = ["PatchWarning", "Replacement", "PatchRecord", "Target", "apply", "unpatch", "active_records"]
-
-
-class PatchWarning(RuntimeWarning):
-    """A patch was refused (nothing changed) or could not be fully undone."""
 
 
 @dataclass(frozen=True)
