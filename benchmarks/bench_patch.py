@@ -1,23 +1,31 @@
-"""Drop-in patches (wsfast.patch): each library's receive path patched vs unpatched, same process.
+"""Drop-in patches (wsfast.patch): each library's receive path patched vs unpatched, same process
+(pytest-benchmark).
 
-Targets (patched / unpatched): websockets sans-I/O 10,000 x 16 B text >= 5x, 16 x 1 MiB binary
->= 1.5x; wsproto FrameProtocol 10,000 x 16 B text >= 10x; websocket-client recv() of a 1 MiB
-non-ASCII text >= 3x. The drivers are shared with ``python -m wsfast bench patch``
-(wsfast/bench/patch.py), which prints the ratios and also times echo servers.
+The same rows, drivers, ratio and targets as the in-process rows of ``python -m wsfast bench
+patch`` (``wsfast/bench/patch.py``), whose table is printed at the end; that section also times
+echo servers.
 
     python -m pytest benchmarks/bench_patch.py --benchmark-enable -q
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from _summary import Summary
 
 import wsfast.patch
 from wsfast.bench import patch as section
 
 pytest.importorskip("wsfast._stream_c")
+
+SUMMARY = Summary(section, [(row, section.targets(row)) for row in section.SPEEDUPS])
+COLUMNS = ["unpatched", "patched"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ratio_summary(request):
+    yield
+    SUMMARY.print(request)
 
 
 @pytest.fixture(autouse=True)
@@ -26,29 +34,32 @@ def _unpatched_after():
     wsfast.patch.unpatch()
 
 
-@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
-@pytest.mark.parametrize("workload", ["10,000 x 16 B text", "16 x 1 MiB binary"])
-def test_websockets_sans_io(benchmark, workload, patched):
+@pytest.mark.parametrize("column", COLUMNS)
+@pytest.mark.parametrize("row", [section.WEBSOCKETS_TEXT, section.WEBSOCKETS_BINARY])
+def test_websockets_sans_io(benchmark, row, column):
     pytest.importorskip("websockets.protocol")
-    if workload.startswith("10,000"):
-        chunks, count, max_size = section._masked(1, b"0123456789abcdef", 10_000), 10_000, 2**20
+    if row == section.WEBSOCKETS_TEXT:
+        (chunks, count), max_size = section.small_text(), 2**20
     else:
-        chunks, count, max_size = section._masked(2, os.urandom(1 << 20), 16), 16, None
-    benchmark.group = f"websockets sans-I/O {workload}"
-    assert benchmark(section.websockets_driver(chunks, patched, max_size)) == count
+        (chunks, count), max_size = section.big_binary(), None
+    benchmark.group = row
+    assert benchmark(section.websockets_driver(chunks, column == "patched", max_size)) == count
+    SUMMARY.record(benchmark, row, column)
 
 
-@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
-def test_wsproto_frame_protocol(benchmark, patched):
+@pytest.mark.parametrize("column", COLUMNS)
+def test_wsproto_frame_protocol(benchmark, column):
     pytest.importorskip("wsproto.frame_protocol")
-    chunks = section._masked(1, b"0123456789abcdef", 10_000)
-    benchmark.group = "wsproto FrameProtocol 10,000 x 16 B text"
-    assert benchmark(section.wsproto_driver(chunks, patched)) == 10_000
+    chunks, count = section.small_text()
+    benchmark.group = section.WSPROTO_TEXT
+    assert benchmark(section.wsproto_driver(chunks, column == "patched")) == count
+    SUMMARY.record(benchmark, section.WSPROTO_TEXT, column)
 
 
-@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
-def test_websocket_client_recv(benchmark, patched):
+@pytest.mark.parametrize("column", COLUMNS)
+def test_websocket_client_recv(benchmark, column):
     pytest.importorskip("websocket")
     wire, text = section.websocket_client_text()
-    benchmark.group = "websocket-client recv() 1 MiB non-ASCII text"
-    assert benchmark(section.websocket_client_driver(wire, patched)) == text
+    benchmark.group = section.WEBSOCKET_CLIENT_TEXT
+    assert benchmark(section.websocket_client_driver(wire, column == "patched")) == text
+    SUMMARY.record(benchmark, section.WEBSOCKET_CLIENT_TEXT, column)
