@@ -279,6 +279,12 @@ class Protocol:
         implementation's classes (:attr:`message_types`).
     """
 
+    # What broadcast() reads on each of thousands of connections whose objects are cold (the
+    # kernel's work for the previous connection evicted them): as slots they sit in the object
+    # itself, a cache line or two, not in its attribute dict (dict, keys, entries: more lines).
+    __slots__ = ("_state", "_out", "_fragmenting", "_held_close", "_mask", "_compressor", "_min_size",
+                 "__dict__", "__weakref__")
+
     is_client = False
 
     def __init__(
@@ -796,6 +802,18 @@ class Protocol:
         itself instead of queueing it (``broadcast()`` does, for thousands of connections)."""
         return (self._state is _OPEN and not self._out and not self._fragmenting
                 and self._held_close is None and not self.is_client)
+
+    def broadcast_key(self, size: int) -> Optional[Tuple[int, ...]]:
+        """:meth:`shared_key` if :meth:`writes_encoded_now`, else None, in one call: which shared
+        frame of a message of ``size`` bytes the I/O layer may write to the transport itself now,
+        as the next bytes out. ``broadcast()`` asks each of thousands of connections; it reads
+        only the protocol's slots (and ``deflate`` when we compress)."""
+        if (self._state is not _OPEN or self._out or self._fragmenting or self._held_close is not None
+                or self._mask is not None):  # a client masks every frame: it cannot share them
+            return None
+        if self._compressor is None or size < self._min_size:
+            return ()
+        return self.deflate.shared_key  # type: ignore[union-attr]
 
     def _shares_compressed(self) -> bool:
         deflate = self.deflate

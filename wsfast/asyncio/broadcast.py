@@ -66,17 +66,24 @@ def broadcast(connections: Iterable[Connection], message: Union[str, bytes]) -> 
     others: List[Connection] = []  # everyone else: queued output, own compressors, clients, skipped
     last_key: Optional[Tuple[int, ...]] = None
     last_group: List[Any] = []
+    add = last_group.append
+    last_type: Any = None
+    key_of: Any = None
     for conn in connections:
         protocol = conn.protocol
-        if protocol.writes_encoded_now() and not conn._writing_paused:
-            key = protocol.shared_key(size)
+        if type(protocol) is not last_type:  # the method from the class, not a bound method: a
+            last_type = type(protocol)  # bound method's lookup reads the instance's dict, cold here
+            key_of = last_type.broadcast_key
+        if not conn._writing_paused:
+            key = key_of(protocol, size)
             if key is not None:
                 if key != last_key:  # usually every connection has the same key: one lookup
                     entry = direct.get(key)
                     if entry is None:
                         entry = direct[key] = (protocol.deflate if key else None, [])
                     last_key, last_group = key, entry[1]
-                last_group.append(conn.transport)
+                    add = last_group.append
+                add(conn.transport)
                 continue
         others.append(conn)
     shared: Dict[Tuple[int, ...], bytes] = {}  # each encoded on first use

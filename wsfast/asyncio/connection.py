@@ -145,6 +145,10 @@ class Connection(asyncio.BufferedProtocol):
     ``protocol`` is the sans-I/O :class:`~wsfast.protocol.Protocol` underneath.
     """
 
+    # what broadcast() reads on each of thousands of cold connections: in the object itself (see
+    # Protocol.__slots__)
+    __slots__ = ("protocol", "transport", "_writing_paused", "__dict__", "__weakref__")
+
     def __init__(
         self,
         protocol: Protocol,
