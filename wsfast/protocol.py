@@ -106,7 +106,7 @@ from .extensions.permessage_deflate import (
 )
 from .handshake import ClientHandshake, ExtraHeaders, OriginPolicy, ServerHandshake, plain_response
 from .headers import HeadersLike
-from .http11 import MAX_HEADER_SIZE, MAX_HEADERS, Request, Response
+from .http11 import MAX_HEADER_SIZE, MAX_HEADERS, Request, RequestParser, Response, ResponseParser
 from .uri import WebSocketURI
 
 __all__ = [
@@ -240,6 +240,21 @@ def _resolve_impl(impl: Implementation) -> types.SimpleNamespace:
     return impl
 
 
+_EVENT_TYPES: Dict[int, Tuple[Any, Tuple[Any, Any], Tuple[Any, Any, Any]]] = {}
+
+
+def _event_types(impl: types.SimpleNamespace) -> Tuple[Tuple[Any, Any], Tuple[Any, Any, Any]]:
+    """(TextMessage, BinaryMessage) and the control frames' classes (in order of how often they
+    come) of ``impl``: made once per implementation, not once per connection."""
+    found = _EVENT_TYPES.get(id(impl))
+    if found is None or found[0] is not impl:
+        if len(_EVENT_TYPES) > 64:  # namespaces made on the fly (tests): keep the table small
+            _EVENT_TYPES.clear()
+        found = _EVENT_TYPES[id(impl)] = (impl, (impl.TextMessage, impl.BinaryMessage),
+                                          (impl.Ping, impl.Close, impl.Pong))
+    return found[1], found[2]
+
+
 def _positive(name: str, value: Optional[float]) -> None:
     if value is not None and not value > 0:
         raise ValueError(f"{name} must be > 0 or None")
@@ -282,10 +297,21 @@ class Protocol:
     # What broadcast() reads on each of thousands of connections whose objects are cold (the
     # kernel's work for the previous connection evicted them): as slots they sit in the object
     # itself, a cache line or two, not in its attribute dict (dict, keys, entries: more lines).
-    __slots__ = ("_state", "_out", "_fragmenting", "_held_close", "_mask", "_compressor", "_min_size",
-                 "__dict__", "__weakref__")
-
     is_client = False
+
+    # one connection's state: slots, no per-instance dict (idle connections cost memory by the
+    # thousand; what broadcast() reads on thousands of cold connections sits in the object itself);
+    # ``__dict__`` stays available (empty until used) for attributes set from outside
+    __slots__ = (
+        "_acked", "_clock", "_close_cls", "_close_code", "_close_deadline", "_close_rcvd", "_close_reason",
+        "_close_sent", "_close_timed_out", "_compressor", "_control_types", "_controls", "_data_types",
+        "_decode_text", "_encode", "_eof", "_events", "_failed", "_failure", "_feed", "_fragment_compressed",
+        "_fragmenting", "_held_close", "_impl", "_keepalive_ping", "_mask", "_min_size", "_next_ping", "_out",
+        "_parser", "_ping_cls", "_pings", "_pong_cls", "_pong_deadline", "_release_deadline", "_should_close",
+        "_state", "auto_pong", "close_timeout", "deflate", "extensions", "handshake_exc", "hold_failure",
+        "max_message_size", "message_types", "ping_interval", "ping_timeout", "subprotocol",
+        "__dict__", "__weakref__",
+    )
 
     def __init__(
         self,
@@ -315,9 +341,9 @@ class Protocol:
         self._ping_cls = impl.Ping
         self._pong_cls = impl.Pong
         self._close_cls = impl.Close
-        self.message_types: Tuple[Any, Any] = (impl.TextMessage, impl.BinaryMessage)
-        self._data_types = frozenset(self.message_types)
-        self._control_types = (impl.Ping, impl.Close, impl.Pong)  # in order of how often they come
+        # the implementation's event classes, in tuples shared by every protocol on it
+        self.message_types, self._control_types = _event_types(impl)
+        self._data_types = self.message_types  # `in` a 2-tuple: two identity checks
         self._parser: Any = None
         self._decode_text = True
         self._controls = 0  # the parser's control_frames count, as of the last batch processed
@@ -1054,6 +1080,9 @@ class ServerProtocol(Protocol):
 
     is_client = False
 
+    __slots__ = ("handshake", "_request_parser", "_pending", "_accepted", "_request", "_request_head",
+                 "_response", "_response_head")
+
     def __init__(
         self,
         *,
@@ -1079,8 +1108,44 @@ class ServerProtocol(Protocol):
         self._request_parser: Any = handshake.parser()
         self._pending: Optional[bytearray] = None  # bytes after the request, until it is answered
         self._accepted: Optional[Tuple[Response, Optional[str], List[Any]]] = None
-        self.request: Optional[Request] = None
-        self.response: Optional[Response] = None
+        self._request: Optional[Request] = None
+        self._response: Optional[Response] = None
+        # once open, the request and the 101 are kept as their bytes (a few hundred, where the
+        # parsed objects cost ~1.5 KiB per connection) and parsed again if someone asks
+        self._request_head: Optional[bytes] = None
+        self._response_head: Optional[bytes] = None
+
+    @property
+    def request(self) -> Optional[Request]:
+        """The request head (``.path``, ``.headers``), once received."""
+        request = self._request
+        if request is None and self._request_head is not None:
+            head = self._request_head
+            parser = RequestParser(max_header_size=len(head) + 1, max_headers=head.count(b"\r\n"))
+            request = self._request = parser.feed(head)
+            self._request_head = None
+        return request
+
+    @request.setter
+    def request(self, request: Optional[Request]) -> None:
+        self._request = request
+        self._request_head = None
+
+    @property
+    def response(self) -> Optional[Response]:
+        """The response we sent (the 101, or the HTTP answer that refused the request)."""
+        response = self._response
+        if response is None and self._response_head is not None:
+            head = self._response_head
+            parser = ResponseParser(max_header_size=len(head) + 1, max_headers=head.count(b"\r\n"))
+            response = self._response = parser.feed(head)
+            self._response_head = None
+        return response
+
+    @response.setter
+    def response(self, response: Optional[Response]) -> None:
+        self._response = response
+        self._response_head = None
 
     def _receive_handshake(self, data: Any) -> None:
         pending = self._pending
@@ -1153,13 +1218,21 @@ class ServerProtocol(Protocol):
         trailing = bytes(self._pending)
         self._pending = None
         self.response = response
-        self._out.append(response.serialize())
+        head = response.serialize()
+        self._out.append(head)
         if response.status == 101:
             accepted = self._accepted
             if accepted is None or accepted[0] is not response:
                 raise InvalidState("a 101 response must come from accept()")
             _, self.subprotocol, self.extensions = accepted
             self._accepted = None
+            # an open connection keeps the heads as bytes (parsed again on demand)
+            request = self._request
+            if request is not None:
+                self._request = None
+                self._request_head = request.serialize()
+            self._response = None
+            self._response_head = head
             self._open(trailing, self.extensions)
             return
         self._accepted = None
@@ -1194,6 +1267,8 @@ class ClientProtocol(Protocol):
     """
 
     is_client = True
+
+    __slots__ = ("handshake", "request", "response", "_response_parser")
 
     def __init__(
         self,

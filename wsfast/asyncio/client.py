@@ -35,6 +35,8 @@ __all__ = ["connect", "ClientConnection"]
 class ClientConnection(Connection):
     """The client side of a connection (what ``connect`` returns)."""
 
+    __slots__ = ("_handshake",)
+
     protocol: ClientProtocol
 
     def __init__(self, protocol: ClientProtocol, **options: Any) -> None:

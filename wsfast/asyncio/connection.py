@@ -75,6 +75,9 @@ _PAUSE_HANDSHAKE = 4  # a request head waits for its answer (process_request may
 
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
+# an empty deque costs ~750 bytes: a connection waiting for messages holds this shared empty
+# tuple instead, and a deque is made when messages come
+_NO_MESSAGES: Any = ()
 
 
 if sys.version_info >= (3, 12):
@@ -145,9 +148,17 @@ class Connection(asyncio.BufferedProtocol):
     ``protocol`` is the sans-I/O :class:`~wsfast.protocol.Protocol` underneath.
     """
 
-    # what broadcast() reads on each of thousands of cold connections: in the object itself (see
-    # Protocol.__slots__)
-    __slots__ = ("protocol", "transport", "_writing_paused", "__dict__", "__weakref__")
+    # slots, no per-instance dict: an idle connection's memory is paid by the thousand, and what
+    # broadcast() reads on thousands of cold connections sits in the object itself
+    # (``__dict__`` stays available, empty until used, for subclasses and attributes set from outside)
+    __slots__ = (
+        "protocol", "_receive", "_data_to_send", "_text_cls", "_binary_cls", "_decode_utf8", "_max_queue",
+        "_low_water", "_write_high", "_write_low", "logger", "_loop", "transport", "_rview", "_messages",
+        "_waiter", "_read_paused", "_writing_paused", "_drain_waiters", "_flush_handle", "_unflushed",
+        "_turn_bytes", "_turn_sends", "_write_mark", "_timer", "_timer_when", "_abort_handle", "_lingering",
+        "_ping_waiters", "_closed", "_lost", "_ended", "remote_address", "local_address",
+        "__dict__", "__weakref__",
+    )
 
     def __init__(
         self,
@@ -156,7 +167,7 @@ class Connection(asyncio.BufferedProtocol):
         max_queue: Optional[int] = _defaults.MAX_QUEUE,
         write_limit: WriteLimit = _defaults.WRITE_LIMIT,
         logger: Optional[logging.Logger] = None,
-        read_buffer: Optional[bytearray] = None,
+        read_buffer: Union[None, bytearray, memoryview] = None,
     ) -> None:
         if max_queue is not None and max_queue < 1:
             raise ValueError("max_queue must be >= 1 or None")
@@ -173,12 +184,14 @@ class Connection(asyncio.BufferedProtocol):
         self.transport: Optional[asyncio.Transport] = None
         if read_buffer is None:
             read_buffer = bytearray(READ_BUFFER_SIZE)
-        self._rview = memoryview(read_buffer)
-        self._messages: Deque[Any] = collections.deque()  # str, bytes, or a TextMessage (see _deliver)
+        # a server passes one view for all its connections (a view costs ~300 bytes each)
+        self._rview = read_buffer if type(read_buffer) is memoryview else memoryview(read_buffer)
+        # str, bytes, or a TextMessage (see _deliver): a deque while messages come, else _NO_MESSAGES
+        self._messages: Deque[Any] = _NO_MESSAGES
         self._waiter: Optional[asyncio.Future[None]] = None
         self._read_paused = 0  # bits: why reading is paused (see _PAUSE_*)
         self._writing_paused = False
-        self._drain_waiters: Deque[asyncio.Future[None]] = collections.deque()
+        self._drain_waiters: Optional[List[asyncio.Future[None]]] = None  # made when a send() waits
         self._flush_handle: Optional[asyncio.Handle] = None
         self._unflushed = 0  # bytes queued in the protocol since the last flush
         self._turn_bytes = 0  # bytes and sends since the loop last ran our flush (fairness)
@@ -274,8 +287,7 @@ class Connection(asyncio.BufferedProtocol):
         return message  # type: ignore[no-any-return]
 
     async def _recv_wait(self) -> Data:
-        messages = self._messages
-        while not messages:
+        while not self._messages:
             if self.protocol.failure_held:  # everything before the violation has been received
                 self.protocol.release_failure()
                 self._after_io()
@@ -285,6 +297,8 @@ class Connection(asyncio.BufferedProtocol):
             if handle is not None:  # about to wait: what we sent goes out now, not next turn
                 handle.cancel()
                 self._flush()
+            if self._messages is not _NO_MESSAGES:
+                self._messages = _NO_MESSAGES  # about to idle: the empty deque goes
             waiter = self._waiter = self._loop.create_future()
             try:
                 await waiter
@@ -432,6 +446,8 @@ class Connection(asyncio.BufferedProtocol):
         if not events:  # part of a frame (or of the request head): nothing happened yet
             return
         messages = self._messages
+        if messages is _NO_MESSAGES:
+            messages = self._messages = collections.deque()
         text_cls = self._text_cls
         binary_cls = self._binary_cls
         other = False
@@ -502,10 +518,19 @@ class Connection(asyncio.BufferedProtocol):
         self._wake_drain_waiters()
 
     def _wake_drain_waiters(self) -> None:
-        while self._drain_waiters:
-            waiter = self._drain_waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+        waiters = self._drain_waiters
+        if waiters:
+            self._drain_waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _queue(self) -> Deque[Any]:
+        """The message queue, made if the connection was idle."""
+        messages = self._messages
+        if messages is _NO_MESSAGES:
+            messages = self._messages = collections.deque()
+        return messages
 
     # ------------------------------------------------------------------ internals
 
@@ -514,7 +539,7 @@ class Connection(asyncio.BufferedProtocol):
         text_cls, binary_cls = self._text_cls, self._binary_cls
         for event in events:
             if type(event) is text_cls or type(event) is binary_cls:
-                self._messages.append(event.data)
+                self._queue().append(event.data)
             else:
                 self._on_event(event)
 
@@ -553,7 +578,7 @@ class Connection(asyncio.BufferedProtocol):
         ``drop``: it happened while writing, so a frame may be cut short on the wire and no
         close frame can follow it: the transport is dropped instead (still one log line).
         """
-        self._messages.clear()  # free what we can first
+        self._messages = _NO_MESSAGES  # free what we can first
         if drop and self.transport is not None:
             self.transport.abort()  # connection_lost comes next turn; nothing more is written
             self._writing_paused = True  # a send() in progress waits for it, then raises
@@ -711,6 +736,8 @@ class Connection(asyncio.BufferedProtocol):
         if the connection ends (or fails) meanwhile."""
         if not self._lost:
             waiter: asyncio.Future[None] = self._loop.create_future()
+            if self._drain_waiters is None:
+                self._drain_waiters = []
             self._drain_waiters.append(waiter)
             await waiter
             self._turn_bytes = self._turn_sends = 0

@@ -49,6 +49,8 @@ ProcessRequest = Callable[["ServerConnection", Request], Any]
 class ServerConnection(Connection):
     """The server side of one connection (what the handler receives)."""
 
+    __slots__ = ("server", "_task", "_open_timer")
+
     protocol: ServerProtocol
 
     def __init__(self, server: Server, protocol: ServerProtocol) -> None:
@@ -133,6 +135,7 @@ class ServerConnection(Connection):
         try:
             if not await self._answer(request):
                 return
+            del request  # the protocol keeps it compactly (a handler that runs for hours holds this frame)
             try:
                 await server.handler(self)
             except ConnectionClosed:
@@ -226,7 +229,7 @@ class Server:
                                          max_header_size=max_header_size)
         # every connection of this server runs on one loop, and the parser copies what it keeps:
         # one read buffer serves them all
-        self._read_buffer = bytearray(READ_BUFFER_SIZE)
+        self._read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         self.connections: Set[ServerConnection] = set()
         self._server: Optional[asyncio.Server] = None
         self._closing = False
