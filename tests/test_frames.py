@@ -545,6 +545,29 @@ def test_events_compare_across_implementations(c_impl, py_impl):
     assert c_impl.TextMessage("x") != "x"
 
 
+def test_compiled_events_are_untracked_and_recycled_as_the_right_type(c_impl):
+    # The compiled events hold only an exact str or bytes (and Close a CloseCode), so the cyclic
+    # GC need not track them; the four one-field events share their base's free list, so an
+    # object freed as one event type comes back as another: type and data must follow.
+    made = [c_impl.TextMessage("t"), c_impl.BinaryMessage(b"b"), c_impl.Ping(b"p"), c_impl.Pong(b"q")]
+    cases = [(raw_frame(1, b"text"), c_impl.TextMessage("text")),
+             (raw_frame(2, b"bin"), c_impl.BinaryMessage(b"bin")),
+             (raw_frame(9, b"ping"), c_impl.Ping(b"ping")),
+             (raw_frame(10, b"pong"), c_impl.Pong(b"pong")),
+             (raw_frame(1, "é".encode()), c_impl.TextMessage("é"))]
+    parser = c_impl.FrameParser()
+    for shift in range(len(cases)):  # each round reuses the objects the last one freed, as other types
+        order = cases[shift:] + cases[:shift]
+        events = parser.feed(b"".join(wire for wire, _ in order))
+        assert [type(e) for e in events] == [type(e) for _, e in order]
+        assert events == [e for _, e in order] and all(type(e.data) in (str, bytes) for e in events)
+        made += events[:1]
+        del events
+    raw = c_impl.FrameParser(decode_text=False).feed(raw_frame(1, b"utf8"))
+    assert type(raw[0].data) is bytes and raw[0].data == b"utf8"
+    assert not any(gc.is_tracked(e) for e in made + raw)
+
+
 # -- writer ----------------------------------------------------------------------------------------------
 
 def test_encode_frame_options(impl):

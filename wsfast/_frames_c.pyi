@@ -1,6 +1,6 @@
 from typing import Any, ClassVar, List, Optional, Sequence, Tuple, Union
 
-from typing_extensions import final
+from typing_extensions import disjoint_base, final
 
 from ._typing import Buffer
 from .enums import CloseCode, Opcode
@@ -9,6 +9,7 @@ from .exceptions import ProtocolError
 __all__ = ["FrameParser", "encode_frame", "encode_message", "Compressor", "TextMessage", "BinaryMessage",
            "Ping", "Pong", "Close", "ZLIB"]
 
+@disjoint_base
 class _Event:
     opcode: ClassVar[Opcode]
     _fields: ClassVar[Tuple[str, ...]]
@@ -16,6 +17,8 @@ class _Event:
     def __ne__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> Tuple[Any, ...]: ...
+    @property
+    def data(self) -> Union[str, bytes]: ...
 
 @final
 class TextMessage(_Event):
