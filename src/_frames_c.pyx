@@ -1106,7 +1106,8 @@ cdef class Compressor:
     connection. Without it, a compressor is taken from a pool for each
     message and given back after: an idle connection holds none, and
     connections with the same settings compress alike (broadcast sends them
-    one frame). Without zlib linked, wsfast._deflate_py.Compressor does it.
+    one frame). Without zlib linked, and for the levels ISA-L replaces where
+    the isal package is installed, wsfast._deflate_py.Compressor does it.
     """
     cdef wsf_deflater *z
     cdef object py
@@ -1126,7 +1127,10 @@ cdef class Compressor:
         self.level = params.level
         self.takeover = not params.local_no_context_takeover
         self.min_size = params.min_size
-        self.py = None if _c_zlib else _deflate_py.Compressor(params)
+        # ISA-L (where installed, for the levels it replaces) runs through the pure module, as zlib
+        # does when it was not linked: the same object, so both implementations make the same bytes
+        self.py = (None if _c_zlib and _deflate_py.backend(self.level) == "zlib"
+                   else _deflate_py.Compressor(params))
 
     def __dealloc__(self):
         self._release()
@@ -1138,6 +1142,11 @@ cdef class Compressor:
             else:
                 wsf_deflater_give(self.z)
             self.z = NULL
+
+    @property
+    def backend(self):
+        """The engine that compresses: "isal" (the ISA-L package) or "zlib"."""
+        return "zlib" if self.py is None else self.py.backend
 
     def compress(self, data, fin=True):
         """The compressed payload of ``data`` (str: UTF-8; any bytes-like object)."""

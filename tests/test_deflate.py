@@ -2,9 +2,11 @@
 
 Every test runs on the compiled parser with zlib's C API ("c"), the compiled
 parser on Python's zlib module (what a build without zlib does: "c-pyzlib")
-and the pure-Python twin ("python"). Python's zlib module is the independent
-reference: it compresses what the parser must inflate, and inflates what our
-compressor makes.
+and the pure-Python twin ("python"), all three with ISA-L turned off, and on
+both implementations with ISA-L compressing level-1 messages ("c-isal",
+"python-isal": the isal package, which CI installs). Python's zlib module is
+the independent reference: it compresses what the parser must inflate, and
+inflates what our compressor makes.
 """
 
 from __future__ import annotations
@@ -17,27 +19,51 @@ from frames_helpers import KEY, feed_all, raw_frame, split_at
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsfast import ProtocolError
+from wsfast import ProtocolError, _deflate_py
+from wsfast._env import env_flag
 from wsfast.extensions import RSV1
 from wsfast.extensions.permessage_deflate import PerMessageDeflate
 
-KINDS = ["c", "c-pyzlib", "python"]
+KINDS = ["c", "c-pyzlib", "python", "c-isal", "python-isal"]
 TAIL = b"\x00\x00\xff\xff"
+
+
+def set_isal(request: Any, on: bool) -> None:
+    """ISA-L on (the isal package required: a failure under CI, else a skip) or off, for one test."""
+    if on and _deflate_py.ISAL_VERSION is None:
+        if env_flag("CI"):
+            pytest.fail("the isal package is not installed under CI (it is in the test extra)")
+        pytest.skip("the isal package is not installed")
+    was = _deflate_py.backend(1) == "isal"
+    _deflate_py.use_isal(on)
+    request.addfinalizer(lambda: _deflate_py.use_isal(was))
 
 
 @pytest.fixture(params=KINDS)
 def dimpl(request):
-    """An implementation, with the compiled one also run on Python's zlib module."""
+    """An implementation, with the compiled one also run on Python's zlib module, and both with ISA-L."""
     from conftest import load_impl
 
     kind = request.param
-    impl = load_impl("python" if kind == "python" else "c")
+    impl = load_impl("python" if kind.startswith("python") else "c")
+    set_isal(request, kind.endswith("-isal"))
     if kind == "c-pyzlib":
         from wsfast import _frames_c
 
         _frames_c._use_python_zlib(True)
         request.addfinalizer(lambda: _frames_c._use_python_zlib(False))
     return impl
+
+
+@pytest.fixture(params=["zlib", "isal"])
+def backend(request):
+    """Compressors made in the test use zlib only, or ISA-L for level 1."""
+    set_isal(request, request.param == "isal")
+    return request.param
+
+
+# every level; level 1 (the default, and the one ISA-L replaces) about half the time
+level_st = st.one_of(st.just(1), st.integers(-1, 9))
 
 
 def agreed(**kw: Any) -> PerMessageDeflate:
@@ -94,7 +120,13 @@ def test_rfc7692_examples_encode_byte_for_byte(dimpl):
     # 7.2.3.1 and 7.2.3.2 (zlib never makes the stored-block or two-block forms of the others)
     compressor = dimpl.Compressor(agreed())
     assert compressor.compress(b"Hello") == bytes.fromhex("f248cdc9c90700")
-    assert compressor.compress(b"Hello") == bytes.fromhex("f200110000")
+    second = compressor.compress(b"Hello")
+    if compressor.backend == "isal":  # ISA-L refers back with a fixed-Huffman block of its own
+        assert second == bytes.fromhex("02130000")
+        d = zlib.decompressobj(wbits=-12)
+        assert ref_inflate(d, bytes.fromhex("f248cdc9c90700")) + ref_inflate(d, second) == b"HelloHello"
+    else:
+        assert second == bytes.fromhex("f200110000")
     assert dimpl.encode_message(1, "Hello", compressor=dimpl.Compressor(agreed())) == [
         bytes.fromhex("c107f248cdc9c90700")]
     # without context takeover every message is compressed on its own
@@ -319,7 +351,7 @@ def test_parser_inflates_what_python_zlib_compressed(dimpl, messages, takeover, 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(messages=st.lists(message_st, min_size=1, max_size=6), takeover=st.booleans(),
-       bits=st.integers(9, 15), level=st.integers(-1, 9), mem_level=st.integers(1, 9),
+       bits=st.integers(9, 15), level=level_st, mem_level=st.integers(1, 9),
        fragment=st.one_of(st.none(), st.integers(1, 400)), data=st.data())
 def test_python_zlib_inflates_what_we_compress(dimpl, messages, takeover, bits, level, mem_level, fragment,
                                                data):
@@ -347,7 +379,7 @@ def strip_header(frame: bytes) -> bytes:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(messages=st.lists(message_st, min_size=1, max_size=5), takeover=st.booleans(), bits=st.integers(9, 15),
-       level=st.integers(0, 9), data=st.data())
+       level=st.one_of(st.just(1), st.integers(0, 9)), data=st.data())
 def test_round_trip_through_our_own_writer_and_parser(dimpl, messages, takeover, bits, level, data):
     sender = agreed(local_no_context_takeover=not takeover, local_max_window_bits=bits, level=level)
     receiver = agreed(remote_no_context_takeover=not takeover, remote_max_window_bits=bits)
@@ -368,15 +400,15 @@ def test_round_trip_through_our_own_writer_and_parser(dimpl, messages, takeover,
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(messages=st.lists(message_st, min_size=1, max_size=6), takeover=st.booleans(), bits=st.integers(9, 15),
-       level=st.integers(-1, 9), mem_level=st.integers(1, 9),
-       fragment=st.one_of(st.none(), st.integers(1, 300)))
-def test_compiled_and_pure_compress_byte_for_byte(c_impl, py_impl, messages, takeover, bits, level, mem_level,
-                                                  fragment):
+       level=level_st, mem_level=st.integers(1, 9), fragment=st.one_of(st.none(), st.integers(1, 300)))
+def test_compiled_and_pure_compress_byte_for_byte(c_impl, py_impl, backend, messages, takeover, bits, level,
+                                                  mem_level, fragment):
     params = agreed(local_no_context_takeover=not takeover, local_max_window_bits=bits, level=level,
                     mem_level=mem_level)
     outs = []
     for impl in (c_impl, py_impl):
         compressor = impl.Compressor(params)
+        assert compressor.backend == (backend if level == 1 else "zlib")
         outs.append([impl.encode_message(1 + (len(m) & 1), m, mask=b"abcd", fragment_size=fragment,
                                          compressor=compressor) for m in messages]
                     + [compressor.compress(m[:5], False) + compressor.compress(m[5:]) for m in messages])
@@ -431,3 +463,132 @@ def test_zlib_backend_is_reported(c_impl, py_impl):
     from wsfast import _frames_c
 
     assert _frames_c.ZLIB.startswith(("zlib ", "Python's zlib module"))
+
+
+# ---------------------------------------------------------------- ISA-L
+
+
+@pytest.fixture(params=["c", "python"])
+def isal_impl(request):
+    """An implementation whose compressors use ISA-L for level 1."""
+    from conftest import load_impl
+
+    impl = load_impl(request.param)
+    set_isal(request, True)
+    return impl
+
+
+def inflate_one_byte_at_a_time(d: Any, payload: bytes) -> bytes:
+    """zlib's inflate with one byte of output per call: every back-reference must then lie in the
+    decompressor's window (with a larger output buffer zlib also resolves distances into what the
+    same call wrote, so a stream that breaks its window could pass)."""
+    out = bytearray()
+    data = payload + TAIL
+    while True:
+        piece = d.decompress(data, 1)
+        out += piece
+        data = d.unconsumed_tail
+        if not piece and not data:
+            return bytes(out)
+
+
+def window_messages(bits: int) -> List[bytes]:
+    """Text that compresses, and random blocks repeated at, just under and just past the window."""
+    import random
+
+    from wsfast.bench.deflate import json_messages
+
+    rng = random.Random(bits)
+    window = 1 << bits
+    out = json_messages(1500, 12, seed=bits)
+    for _ in range(4):
+        block = rng.randbytes(window)
+        out += [block + b"x" * 7 + block, rng.randbytes(100) + block[:300], block[-200:] * 3,
+                rng.randbytes(window - 50) + block[:64]]
+    return out
+
+
+@pytest.mark.parametrize("takeover", [True, False])
+@pytest.mark.parametrize("bits", range(9, 16))
+def test_isal_streams_fit_the_negotiated_window(isal_impl, bits, takeover):
+    """A peer that holds exactly 2**bits bytes of history inflates every message, with or without
+    context takeover, whole or in fragments (a stream made with a larger window than agreed would
+    fail here with "invalid distance too far back")."""
+    params = agreed(local_max_window_bits=bits, local_no_context_takeover=not takeover)
+    compressor = isal_impl.Compressor(params)
+    assert compressor.backend == "isal"
+    d = zlib.decompressobj(wbits=-bits)
+    for i, message in enumerate(window_messages(bits)):
+        if not takeover:
+            d = zlib.decompressobj(wbits=-bits)
+        if i % 3 == 2:  # in three fragments, each compressed and flushed in turn
+            cut = len(message) // 3
+            packed = (compressor.compress(message[:cut], False)
+                      + compressor.compress(message[cut:2 * cut], False)
+                      + compressor.compress(message[2 * cut:]))
+        else:
+            packed = compressor.compress(message)
+        assert inflate_one_byte_at_a_time(d, packed) == message
+
+
+def test_isal_only_replaces_level_1_and_can_be_turned_off(isal_impl, request):
+    for level in range(-1, 10):
+        compressor = isal_impl.Compressor(agreed(level=level))
+        assert compressor.backend == ("isal" if level == 1 else "zlib")
+        assert ref_inflate(zlib.decompressobj(wbits=-15), compressor.compress(b"abc" * 100)) == b"abc" * 100
+    assert _deflate_py.use_isal(False) is False
+    assert isal_impl.Compressor(agreed()).backend == "zlib"
+    assert _deflate_py.use_isal(True) is True
+    assert isal_impl.Compressor(agreed()).backend == "isal"
+
+
+def test_isal_is_off_with_the_environment_flag():
+    import subprocess
+    import sys
+
+    code = ("from wsfast import _deflate_py, _impl; from wsfast.extensions.permessage_deflate import "
+            "PerMessageDeflate as P; print(_deflate_py.backend(1), "
+            "*[_impl.load(k).Compressor(P()).backend for k in ('c', 'python')])")
+    for flag, expected in (("1", "zlib"), ("0", "isal" if _deflate_py.ISAL_VERSION else "zlib")):
+        env = {**__import__("os").environ, "WSFAST_NO_ISAL": flag}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.split() and set(out.stdout.split()) == {expected}, out
+
+
+def test_isal_without_context_takeover_makes_a_new_compressors_bytes(isal_impl):
+    """Pooled ISA-L compressors (full flush after each message) make exactly what a new one makes,
+    whichever connection used them before: what broadcast's shared frames rely on."""
+    from isal import isal_zlib
+
+    messages = window_messages(12)[:10] + [b"Hello"] * 3
+    params = agreed(local_max_window_bits=12, local_no_context_takeover=True)
+    first, second = isal_impl.Compressor(params), isal_impl.Compressor(params)
+    for i, message in enumerate(messages):
+        fresh = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -12, params.mem_level)
+        expected = (fresh.compress(message) + fresh.flush(isal_zlib.Z_SYNC_FLUSH))[:-4]
+        assert (first if i % 2 else second).compress(message) == expected
+        assert ref_inflate(zlib.decompressobj(wbits=-12), expected) == message
+    assert len(_deflate_py._pool[(12, params.mem_level, 1)]) >= 1
+
+
+def test_isal_empty_messages_are_zlibs_empty_block(isal_impl):
+    compressor = isal_impl.Compressor(agreed())
+    d = zlib.decompressobj(wbits=-12)
+    assert compressor.compress(b"") == b"\x00"  # RFC 7692 7.2.3.6
+    assert compressor.compress(b"", False) == b"\x00" + TAIL
+    packed = compressor.compress(b"Hello", False) + compressor.compress(b"", False) + compressor.compress(b"")
+    assert ref_inflate(d, packed) == b"Hello"
+    assert ref_inflate(d, compressor.compress(b"Hello")) == b"Hello"
+
+
+def test_isal_round_trip_through_our_own_writer_and_parser(isal_impl):
+    """What ISA-L makes, whole and split into frames, goes through our parser with context kept."""
+    messages = window_messages(12)
+    compressor = isal_impl.Compressor(agreed())
+    wire = b"".join(frame for m in messages
+                    for frame in isal_impl.encode_message(2, m, mask=True, fragment_size=700,
+                                                          compressor=compressor))
+    parser = isal_impl.FrameParser(extensions=[agreed()], max_message_size=None)
+    events, error, _ = feed_all(parser, [wire])
+    assert error is None and messages_of(events) == messages

@@ -28,21 +28,81 @@ to the output so far when the peer keeps its context.
 Sending (:class:`Compressor`): each message is compressed and sync-flushed,
 and the flush marker (``0x00 0x00 0xff 0xff``) removed. Without context
 takeover on our side nothing is kept between messages.
+
+ISA-L (the optional ``isal`` package, ``pip install wsfast[isal]``): at
+level 1 its deflate makes the same size of output as zlib's level 1 about
+three to six times faster from 1 KiB up, and it honours raw windows of 9 to
+15 bits, so where it is installed both implementations compress level-1
+messages with it (``backend(level)`` says which engine a level uses; the
+compiled build hands those messages to this module). Other levels stay on
+zlib: ISA-L has no level that matches zlib's ratio from level 2 up, and
+level 0 is zlib's stored blocks. ``WSFAST_NO_ISAL=1`` (or ``use_isal(False)``)
+keeps zlib everywhere. ISA-L's compressors take ~14 us to create with their
+first message, so without context takeover they come from a small
+per-process pool: each message ends with a full flush (the sync flush's
+marker, and the history forgotten), which makes exactly the bytes a new
+compressor would. Receiving always uses zlib: its inflate is what decides
+which streams we accept (see above).
 """
 
 from __future__ import annotations
 
 import collections
 import zlib
-from typing import Any, Deque, List
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
+from ._env import env_flag
 from .enums import CloseCode
 from .exceptions import ProtocolError
 
-__all__ = ["Inflater", "Compressor", "TAIL", "STEP", "corrupt_data"]
+__all__ = ["Inflater", "Compressor", "TAIL", "STEP", "corrupt_data", "backend", "use_isal", "ISAL_VERSION"]
 
 TAIL = b"\x00\x00\xff\xff"  # the flush marker the sender removed, appended before inflating
 STEP = 16384  # output bytes per inflate() call, in both implementations
+
+
+def _load_isal() -> Any:
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    return isal_zlib
+
+
+def _isal_version() -> Optional[str]:
+    try:
+        import isal
+    except ImportError:
+        return None
+    return str(getattr(isal, "__version__", "?"))
+
+
+_ISAL_MODULE: Any = _load_isal()
+ISAL_VERSION: Optional[str] = _isal_version() if _ISAL_MODULE is not None else None
+_isal: Any = None if env_flag("WSFAST_NO_ISAL") else _ISAL_MODULE
+
+# our (zlib's) compression level -> the ISA-L level that replaces it: only where the output is as
+# small (level 1: 910.7 B against zlib's 907.6 B per ~4 KiB JSON message at window 12, 13701 B
+# against 14007 B at ~64 KiB; ISA-L's level 3, its best, makes 872 B where zlib's level 2 makes 847)
+ISAL_LEVELS = {1: 1}
+# idle ISA-L compressors kept per (window, memLevel, level), for messages without context takeover
+_POOL_SIZE = 16
+_pool: Dict[Tuple[int, int, int], List[Any]] = {}
+_EMPTY = b"\x00\x00\x00\xff\xff"  # an empty stored block: what zlib makes of an empty message
+
+
+def use_isal(flag: bool) -> bool:
+    """Compressors made from now on use ISA-L for the levels it replaces (True, when installed) or
+    zlib only (False). Returns whether ISA-L is now in use."""
+    global _isal
+    _isal = _ISAL_MODULE if flag else None
+    _pool.clear()
+    return _isal is not None
+
+
+def backend(level: int) -> str:
+    """Which engine a compressor made now uses for ``level``: "isal" or "zlib"."""
+    return "isal" if _isal is not None and level in ISAL_LEVELS else "zlib"
 
 
 def corrupt_data(detail: str) -> ProtocolError:
@@ -134,7 +194,7 @@ class Compressor:
     uncompressed.
     """
 
-    __slots__ = ("min_size", "_bits", "_mem_level", "_level", "_takeover", "_c")
+    __slots__ = ("min_size", "backend", "_bits", "_mem_level", "_level", "_takeover", "_c", "_isal")
 
     def __init__(self, params: Any) -> None:
         if not params.compresses:
@@ -145,9 +205,13 @@ class Compressor:
         self._mem_level: int = params.mem_level
         self._level: int = params.level
         self._takeover = not params.local_no_context_takeover
-        self._c: Any = None
+        self._c: Any = None  # created with the first message that needs it
+        self.backend = backend(self._level)
+        self._isal: Any = _isal if self.backend == "isal" else None
 
     def compress(self, data: Any, fin: bool = True) -> bytes:
+        if self._isal is not None:
+            return self._compress_isal(data, fin)
         c = self._c
         if c is None:
             c = zlib.compressobj(self._level, zlib.DEFLATED, -self._bits, self._mem_level)
@@ -158,4 +222,33 @@ class Compressor:
             if not self._takeover:
                 self._c = None
             return out[:-4]  # a sync flush always ends with TAIL
+        return out
+
+    def _compress_isal(self, data: Any, fin: bool) -> bytes:
+        if not len(data):
+            # what zlib makes of it (RFC 7692 7.2.3.6); the stream is byte-aligned after every call,
+            # so an empty stored block fits anywhere and the compressor need not see it
+            return _EMPTY[:1] if fin else _EMPTY
+        isal = self._isal
+        c = self._c
+        if c is None:
+            key = (self._bits, self._mem_level, ISAL_LEVELS[self._level])
+            idle = None if self._takeover else _pool.get(key)
+            c = idle.pop() if idle else isal.compressobj(key[2], isal.DEFLATED, -self._bits, self._mem_level)
+            self._c = c
+        try:
+            # without context takeover the message's last flush is a full flush: the same marker,
+            # and the compressor forgets the message (it goes back to the pool)
+            out: bytes = c.compress(data) + c.flush(
+                isal.Z_FULL_FLUSH if fin and not self._takeover else isal.Z_SYNC_FLUSH)
+        except BaseException:
+            self._c = None  # its stream is in an unknown state
+            raise
+        if fin:
+            if not self._takeover:
+                self._c = None
+                idle = _pool.setdefault((self._bits, self._mem_level, ISAL_LEVELS[self._level]), [])
+                if len(idle) < _POOL_SIZE:
+                    idle.append(c)
+            return out[:-4]
         return out
