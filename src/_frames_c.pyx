@@ -1111,8 +1111,15 @@ cdef class Compressor:
     """
     cdef wsf_deflater *z
     cdef object py
+    cdef object isal      # wsfast._deflate_py.Compressor on ISA-L, once a message needs it
+    cdef object params
     cdef int bits, mem_level, level
     cdef bint takeover
+    cdef bint auto        # a message may still move to (or, without context takeover, from) ISA-L
+    cdef bint uses_isal
+    cdef bint on_isal     # the current message goes to ISA-L
+    cdef bint mid         # inside a message sent in fragments
+    cdef Py_ssize_t isal_min_size
     cdef readonly Py_ssize_t min_size
 
     def __cinit__(self):
@@ -1127,10 +1134,15 @@ cdef class Compressor:
         self.level = params.level
         self.takeover = not params.local_no_context_takeover
         self.min_size = params.min_size
-        # ISA-L (where installed, for the levels it replaces) runs through the pure module, as zlib
-        # does when it was not linked: the same object, so both implementations make the same bytes
-        self.py = (None if _c_zlib and _deflate_py.backend(self.level) == "zlib"
-                   else _deflate_py.Compressor(params))
+        self.py = None if _c_zlib else _deflate_py.Compressor(params)
+        # ISA-L (where installed, for the levels it replaces) from ISAL_MIN_SIZE bytes, through the pure
+        # module's compressor, at the same messages as there (see wsfast/_deflate_py.py)
+        self.auto = _c_zlib and _deflate_py.backend(self.level) == "isal"
+        self.uses_isal = self.auto
+        self.params = params
+        self.isal_min_size = _deflate_py.ISAL_MIN_SIZE
+        self.isal = None
+        self.on_isal = self.mid = False
 
     def __dealloc__(self):
         self._release()
@@ -1146,7 +1158,7 @@ cdef class Compressor:
     @property
     def backend(self):
         """The engine that compresses: "isal" (the ISA-L package) or "zlib"."""
-        return "zlib" if self.py is None else self.py.backend
+        return "isal" if self.uses_isal else "zlib" if self.py is None else self.py.backend
 
     def compress(self, data, fin=True):
         """The compressed payload of ``data`` (str: UTF-8; any bytes-like object)."""
@@ -1164,8 +1176,22 @@ cdef class Compressor:
         cdef size_t in_len = <size_t>src.len, o_len
         cdef Py_ssize_t cap, used = 0
         cdef int rc, flush = 0
+        cdef bint big
         if self.py is not None:
             return self.py.compress(PyBytes_FromStringAndSize(<const char *>src.ptr, src.len), fin)
+        if self.auto and not self.mid:
+            big = src.len >= self.isal_min_size
+            if big != self.on_isal:
+                self.on_isal = big
+                if big and self.isal is None:
+                    self.isal = _deflate_py.Compressor(self.params, "isal")
+                if self.takeover:  # for good, as in the pure module
+                    self.auto = False
+                    self._release()
+                    self.py = self.isal
+        self.mid = not fin
+        if self.on_isal:
+            return self.isal.compress(PyBytes_FromStringAndSize(<const char *>src.ptr, src.len), fin)
         z = self.z
         if z == NULL:
             z = (wsf_deflater_new(self.bits, self.mem_level, self.level) if self.takeover

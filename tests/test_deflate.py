@@ -120,13 +120,7 @@ def test_rfc7692_examples_encode_byte_for_byte(dimpl):
     # 7.2.3.1 and 7.2.3.2 (zlib never makes the stored-block or two-block forms of the others)
     compressor = dimpl.Compressor(agreed())
     assert compressor.compress(b"Hello") == bytes.fromhex("f248cdc9c90700")
-    second = compressor.compress(b"Hello")
-    if compressor.backend == "isal":  # ISA-L refers back with a fixed-Huffman block of its own
-        assert second == bytes.fromhex("02130000")
-        d = zlib.decompressobj(wbits=-12)
-        assert ref_inflate(d, bytes.fromhex("f248cdc9c90700")) + ref_inflate(d, second) == b"HelloHello"
-    else:
-        assert second == bytes.fromhex("f200110000")
+    assert compressor.compress(b"Hello") == bytes.fromhex("f200110000")  # short: zlib, ISA-L or not
     assert dimpl.encode_message(1, "Hello", compressor=dimpl.Compressor(agreed())) == [
         bytes.fromhex("c107f248cdc9c90700")]
     # without context takeover every message is compressed on its own
@@ -556,26 +550,62 @@ def test_isal_is_off_with_the_environment_flag():
         assert out.stdout.split() and set(out.stdout.split()) == {expected}, out
 
 
-def test_isal_without_context_takeover_makes_a_new_compressors_bytes(isal_impl):
-    """Pooled ISA-L compressors (full flush after each message) make exactly what a new one makes,
-    whichever connection used them before: what broadcast's shared frames rely on."""
+def fresh_deflate(message: bytes, bits: int, mem_level: int) -> bytes:
+    """``message`` compressed by a new compressor of the engine its size calls for."""
     from isal import isal_zlib
 
-    messages = window_messages(12)[:10] + [b"Hello"] * 3
+    module: Any = isal_zlib if len(message) >= _deflate_py.ISAL_MIN_SIZE else zlib
+    c = module.compressobj(1, module.DEFLATED, -bits, mem_level)
+    return (c.compress(message) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def test_isal_without_context_takeover_makes_a_new_compressors_bytes(isal_impl):
+    """Without context takeover each message picks its engine by its size, and pooled ISA-L
+    compressors (a full flush after each message) make exactly what a new one makes, whichever
+    connection used them before: what broadcast's shared frames rely on."""
+    messages = window_messages(12)[:10] + [b"Hello", b"x" * 300, b"Hello", b"x" * 300]
     params = agreed(local_max_window_bits=12, local_no_context_takeover=True)
     first, second = isal_impl.Compressor(params), isal_impl.Compressor(params)
     for i, message in enumerate(messages):
-        fresh = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -12, params.mem_level)
-        expected = (fresh.compress(message) + fresh.flush(isal_zlib.Z_SYNC_FLUSH))[:-4]
+        expected = fresh_deflate(message, 12, params.mem_level)
         assert (first if i % 2 else second).compress(message) == expected
         assert ref_inflate(zlib.decompressobj(wbits=-12), expected) == message
     assert len(_deflate_py._pool[(12, params.mem_level, 1)]) >= 1
 
 
+@pytest.mark.parametrize("bits", [9, 12, 15])
+def test_isal_takes_over_for_good_at_the_first_long_message(isal_impl, bits):
+    """With context takeover: zlib (context kept) until a message of ISAL_MIN_SIZE bytes, which a new
+    ISA-L compressor compresses without the history; ISA-L from then on, short messages too. The
+    peer's decompressor keeps its context throughout."""
+    from isal import isal_zlib
+
+    short, long = b'{"t":"chat","u":"user1","m":"hello"}', b'{"t":"tick","p":3.25}' * 20
+    assert len(short) < _deflate_py.ISAL_MIN_SIZE <= len(long)
+    compressor = isal_impl.Compressor(agreed(local_max_window_bits=bits))
+    zc = zlib.compressobj(1, zlib.DEFLATED, -bits, 4)
+    ic = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -bits, 4)
+    d = zlib.decompressobj(wbits=-bits)
+    for message, reference in [(short, zc), (short, zc), (long, ic), (short, ic), (long, ic)]:
+        packed = compressor.compress(message)
+        assert packed == (reference.compress(message) + reference.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        assert inflate_one_byte_at_a_time(d, packed) == message
+    # a message sent in fragments keeps its engine to its end, whatever the later fragments' sizes
+    compressor = isal_impl.Compressor(agreed(local_max_window_bits=bits))
+    d = zlib.decompressobj(wbits=-bits)
+    zc = zlib.compressobj(1, zlib.DEFLATED, -bits, 4)
+    packed = compressor.compress(short, False) + compressor.compress(long)
+    assert packed == (zc.compress(short) + zc.flush(zlib.Z_SYNC_FLUSH) + zc.compress(long)
+                      + zc.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert inflate_one_byte_at_a_time(d, packed) == short + long
+
+
 def test_isal_empty_messages_are_zlibs_empty_block(isal_impl):
     compressor = isal_impl.Compressor(agreed())
     d = zlib.decompressobj(wbits=-12)
-    assert compressor.compress(b"") == b"\x00"  # RFC 7692 7.2.3.6
+    long = b"abcdefgh" * 100
+    assert ref_inflate(d, compressor.compress(long)) == long  # on ISA-L from here
+    assert compressor.compress(b"") == b"\x00"  # RFC 7692 7.2.3.6 (ISA-L would make 02 00)
     assert compressor.compress(b"", False) == b"\x00" + TAIL
     packed = compressor.compress(b"Hello", False) + compressor.compress(b"", False) + compressor.compress(b"")
     assert ref_inflate(d, packed) == b"Hello"

@@ -30,19 +30,26 @@ and the flush marker (``0x00 0x00 0xff 0xff``) removed. Without context
 takeover on our side nothing is kept between messages.
 
 ISA-L (the optional ``isal`` package, ``pip install wsfast[isal]``): at
-level 1 its deflate makes the same size of output as zlib's level 1 about
-three to six times faster from 1 KiB up, and it honours raw windows of 9 to
-15 bits, so where it is installed both implementations compress level-1
-messages with it (``backend(level)`` says which engine a level uses; the
-compiled build hands those messages to this module). Other levels stay on
-zlib: ISA-L has no level that matches zlib's ratio from level 2 up, and
-level 0 is zlib's stored blocks. ``WSFAST_NO_ISAL=1`` (or ``use_isal(False)``)
-keeps zlib everywhere. ISA-L's compressors take ~14 us to create with their
-first message, so without context takeover they come from a small
-per-process pool: each message ends with a full flush (the sync flush's
-marker, and the history forgotten), which makes exactly the bytes a new
-compressor would. Receiving always uses zlib: its inflate is what decides
-which streams we accept (see above).
+level 1 its deflate makes the same size of output as zlib's level 1, two to
+six times faster from ``ISAL_MIN_SIZE`` bytes up (it is slower on shorter
+messages: a fixed cost per flushed block), and it honours raw windows of 9 to
+15 bits. So where it is installed, a level-1 compressor (``backend(level)``
+says which levels) starts on zlib and moves to ISA-L for good with the first
+message of at least ``ISAL_MIN_SIZE`` bytes; without context takeover every
+message picks its engine by its own size. Moving between messages is always
+valid: every message ends with a sync flush (byte-aligned, nothing pending),
+and the new engine's blocks simply do not refer back to what the old one
+sent (the message that moves compresses without the history). The compiled
+build runs the same steps, handing ISA-L's messages to this module, so both
+implementations make the same bytes. Other levels stay on zlib: ISA-L has no
+level that matches zlib's ratio from level 2 up, and level 0 is zlib's
+stored blocks. ``WSFAST_NO_ISAL=1`` (or ``use_isal(False)``) keeps zlib
+everywhere. ISA-L's compressors take ~14 us to create with their first
+message, so without context takeover they come from a small per-process
+pool: each message ends with a full flush (the sync flush's marker, and the
+history forgotten), which makes exactly the bytes a new compressor would.
+Receiving always uses zlib: its inflate is what decides which streams we
+accept (see above).
 """
 
 from __future__ import annotations
@@ -55,7 +62,8 @@ from ._env import env_flag
 from .enums import CloseCode
 from .exceptions import ProtocolError
 
-__all__ = ["Inflater", "Compressor", "TAIL", "STEP", "corrupt_data", "backend", "use_isal", "ISAL_VERSION"]
+__all__ = ["Inflater", "Compressor", "TAIL", "STEP", "corrupt_data", "backend", "use_isal", "ISAL_VERSION",
+           "ISAL_MIN_SIZE"]
 
 TAIL = b"\x00\x00\xff\xff"  # the flush marker the sender removed, appended before inflating
 STEP = 16384  # output bytes per inflate() call, in both implementations
@@ -85,6 +93,10 @@ _isal: Any = None if env_flag("WSFAST_NO_ISAL") else _ISAL_MODULE
 # small (level 1: 910.7 B against zlib's 907.6 B per ~4 KiB JSON message at window 12, 13701 B
 # against 14007 B at ~64 KiB; ISA-L's level 3, its best, makes 872 B where zlib's level 2 makes 847)
 ISAL_LEVELS = {1: 1}
+# messages from this size go to ISA-L (per ~JSON message with context kept, window 12: 64 B zlib 2.9 us,
+# ISA-L 3.4; 128 B 4.0 and 4.0; 256 B 4.3 and 3.9; 1 KiB 13.1 and 6.4; the compiled build calls zlib
+# without Python in between, which moves its side of the crossover up)
+ISAL_MIN_SIZE = 256
 # idle ISA-L compressors kept per (window, memLevel, level), for messages without context takeover
 _POOL_SIZE = 16
 _pool: Dict[Tuple[int, int, int], List[Any]] = {}
@@ -101,8 +113,13 @@ def use_isal(flag: bool) -> bool:
 
 
 def backend(level: int) -> str:
-    """Which engine a compressor made now uses for ``level``: "isal" or "zlib"."""
+    """What a compressor made now uses for ``level``: "isal" (ISA-L from ``ISAL_MIN_SIZE`` bytes, zlib
+    below) or "zlib"."""
     return "isal" if _isal is not None and level in ISAL_LEVELS else "zlib"
+
+
+def _nbytes(data: Any) -> int:
+    return len(data) if type(data) is bytes else memoryview(data).nbytes
 
 
 def corrupt_data(detail: str) -> ProtocolError:
@@ -194,9 +211,10 @@ class Compressor:
     uncompressed.
     """
 
-    __slots__ = ("min_size", "backend", "_bits", "_mem_level", "_level", "_takeover", "_c", "_isal")
+    __slots__ = ("min_size", "backend", "_bits", "_mem_level", "_level", "_takeover", "_c", "_isal", "_auto",
+                 "_module", "_mid")
 
-    def __init__(self, params: Any) -> None:
+    def __init__(self, params: Any, engine: Optional[str] = None) -> None:
         if not params.compresses:
             raise ValueError("the agreed window is 8 bits, which zlib cannot compress with: "
                              "send uncompressed")
@@ -206,10 +224,23 @@ class Compressor:
         self._level: int = params.level
         self._takeover = not params.local_no_context_takeover
         self._c: Any = None  # created with the first message that needs it
-        self.backend = backend(self._level)
-        self._isal: Any = _isal if self.backend == "isal" else None
+        # engine None: ISA-L from ISAL_MIN_SIZE where backend() says so; "isal": ISA-L for every message
+        # (the compiled build's ISA-L half); "zlib": zlib only
+        self.backend = backend(self._level) if engine is None else engine
+        self._module: Any = _isal if self.backend == "isal" else None
+        self._auto = engine is None and self._module is not None  # the engine may still change
+        self._isal: Any = self._module if engine == "isal" else None  # ISA-L for the current message
+        self._mid = False  # inside a message sent in fragments
 
     def compress(self, data: Any, fin: bool = True) -> bytes:
+        if self._auto and not self._mid:
+            big = _nbytes(data) >= ISAL_MIN_SIZE
+            if big is (self._isal is None):
+                self._isal = self._module if big else None
+                self._c = None  # nothing pending: the last message ended with a sync flush
+                if self._takeover:
+                    self._auto = False  # for good: moving back would lose the history again
+        self._mid = not fin
         if self._isal is not None:
             return self._compress_isal(data, fin)
         c = self._c

@@ -11,7 +11,9 @@ process's CPU time (user + sys) per echoed message, the median of round-robin
 repeats, and the echo's bytes on the wire. At 64 B and 4 KiB each server runs
 its defaults; at 64 KiB zlib itself dominates, so wsfast is pinned to each
 peer's settings (websockets: window 12, memLevel 5, level 6; aiohttp:
-window 15, memLevel 8, level 1) and compared with that peer.
+window 15, memLevel 8, level 1) and compared with that peer. Where the isal
+package is installed wsfast compresses level-1 messages with ISA-L; the
+``wsfast-zlib`` column is the same server on zlib alone (``WSFAST_NO_ISAL=1``).
 
 Memory: the growth of the server's resident set per connection, each
 connection past the handshake (compression agreed) and one compressed message
@@ -39,17 +41,21 @@ from wsfast.bench.echo import _Server
 TITLE = "permessage-deflate: compressed echo, server CPU (user+sys) per message; memory per idle connection"
 ORDER = 58
 
-SERVERS = ["wsfast", "websockets", "aiohttp"]
-RATIOS = [("wsfast", "websockets", "vs websockets"), ("wsfast", "aiohttp", "vs aiohttp")]
+# "wsfast" as installed (level-1 messages on ISA-L when the isal package is there); "wsfast-zlib" the
+# same server with WSFAST_NO_ISAL=1 (only when isal is installed: otherwise it is the same server)
+SERVERS = ["wsfast", "wsfast-zlib", "websockets", "aiohttp"]
+RATIOS = [("wsfast", "websockets", "vs websockets"), ("wsfast", "aiohttp", "vs aiohttp"),
+          ("wsfast-zlib", "aiohttp", "zlib-only vs aiohttp")]
 
 # (row, message size, messages per sample, quick, servers' settings: None = each its defaults)
 WEBSOCKETS_SETTINGS = {"server_max_window_bits": 12, "client_max_window_bits": 12, "mem_level": 5, "level": 6}
 AIOHTTP_SETTINGS = {"server_max_window_bits": 15, "client_max_window_bits": 15, "mem_level": 8, "level": 1}
 ECHO_ROWS: List[Tuple[str, int, int, int, Optional[Dict[str, Any]], Tuple[str, ...]]] = [
-    ("64 B JSON, defaults", 64, 20_000, 4_000, None, ("wsfast", "websockets", "aiohttp")),
-    ("4 KiB JSON, defaults", 4096, 3_000, 600, None, ("wsfast", "websockets", "aiohttp")),
+    ("64 B JSON, defaults", 64, 20_000, 4_000, None, ("wsfast", "wsfast-zlib", "websockets", "aiohttp")),
+    ("4 KiB JSON, defaults", 4096, 3_000, 600, None, ("wsfast", "wsfast-zlib", "websockets", "aiohttp")),
     ("64 KiB JSON, as websockets (w12 m5 L6)", 65536, 200, 40, WEBSOCKETS_SETTINGS, ("wsfast", "websockets")),
-    ("64 KiB JSON, as aiohttp (w15 m8 L1)", 65536, 200, 40, AIOHTTP_SETTINGS, ("wsfast", "aiohttp")),
+    ("64 KiB JSON, as aiohttp (w15 m8 L1)", 65536, 200, 40, AIOHTTP_SETTINGS,
+     ("wsfast", "wsfast-zlib", "aiohttp")),
 ]
 # <= 1/1.5 of the best of websockets and aiohttp at 64 B and 4 KiB (server CPU per message)
 ECHO_TARGETS = {("wsfast", "websockets"): 1.5, ("wsfast", "aiohttp"): 1.5}
@@ -108,13 +114,29 @@ def json_messages(size: int, count: int, seed: int = 0) -> List[bytes]:
     return out
 
 
+def _server(kind: str, settings: Optional[Dict[str, Any]]) -> _Server:
+    env = {"WSFAST_BENCH_DEFLATE": json.dumps(settings)} if settings else {}
+    if kind == "wsfast-zlib":
+        env["WSFAST_NO_ISAL"] = "1"
+    return _Server("wsfast" if kind == "wsfast-zlib" else kind, deflate=True, env=env)
+
+
+def _available(kind: str) -> bool:
+    if kind == "wsfast":
+        return True
+    if kind == "wsfast-zlib":
+        from wsfast._deflate_py import ISAL_VERSION
+
+        return ISAL_VERSION is not None
+    return peer(kind, label=kind) is not None
+
+
 class _Peer:
     """One echo server process with compression on, and one raw client connection to it."""
 
     def __init__(self, kind: str, settings: Optional[Dict[str, Any]]) -> None:
-        env = {"WSFAST_BENCH_DEFLATE": json.dumps(settings)} if settings else None
         self.kind = kind
-        self.server = _Server(kind, deflate=True, env=env)
+        self.server = _server(kind, settings)
         head: List[bytes] = []
         self.sock = open_socket(self.server.port, deflate=True, response=head)
         header = re.search(rb"(?im)^sec-websocket-extensions:(.*)$", head[0])
@@ -225,8 +247,7 @@ def _memory_probe(kind: str, settings: Optional[Dict[str, Any]], count: int
         return sock, b0
 
     def probe() -> Dict[str, float]:
-        env = {"WSFAST_BENCH_DEFLATE": json.dumps(settings)} if settings else None
-        server = _Server(kind, deflate=True, env=env)
+        server = _server(kind, settings)
         socks: List[socket.socket] = []
         try:
             for _ in range(20):  # warm-up: lazy imports and caches are not per connection
@@ -267,7 +288,7 @@ def cases(quick: bool) -> Iterator[Case]:
             raw = sum(map(len, messages)) / n
             funcs: Dict[str, Any] = {}
             for kind in SERVERS:
-                if kind not in servers or (kind != "wsfast" and peer(kind, label=kind) is None):
+                if kind not in servers or not _available(kind):
                     funcs[kind] = None
                     continue
                 key = (kind, json.dumps(settings))
@@ -281,12 +302,18 @@ def cases(quick: bool) -> Iterator[Case]:
         cleanup()
         conns = QUICK_CONNECTIONS if quick else CONNECTIONS
         for row, settings in MEMORY_ROWS:
-            funcs = {kind: (_memory_probe(kind, settings, conns) if kind in ("wsfast", "websockets")
-                            and peer(kind, label=kind) is not None else None) for kind in SERVERS}
+            funcs = {kind: (_memory_probe(kind, settings, conns)
+                            if kind in ("wsfast", "wsfast-zlib", "websockets") and _available(kind) else None)
+                     for kind in SERVERS}
             yield Case(f"memory per idle connection, {row}", 0, funcs, {}, probe=True,
                        metrics=[("rss", "RSS/conn", "B")], repeats=1)
     finally:
         cleanup()
+    from wsfast._deflate_py import ISAL_VERSION
+
+    _notes.append("wsfast compresses level-1 messages with " + (
+        f"ISA-L (isal {ISAL_VERSION}); wsfast-zlib is the same server with WSFAST_NO_ISAL=1"
+        if ISAL_VERSION else "zlib (the isal package is not installed: no wsfast-zlib column)"))
     _notes.append("the client offers permessage-deflate; client_max_window_bits (Chromium's offer); "
                   "wsfast's defaults: window 12 (asked of the client too), memLevel 4, level 1 "
                   "(see docs/compression.md); websockets': 12/12, memLevel 5, level 6; aiohttp's: 15, "
