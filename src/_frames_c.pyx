@@ -1119,6 +1119,7 @@ cdef class Compressor:
     cdef bint uses_isal
     cdef bint on_isal     # the current message goes to ISA-L
     cdef bint mid         # inside a message sent in fragments
+    cdef bint used        # compressed something since the last release_idle()
     cdef Py_ssize_t isal_min_size
     cdef readonly Py_ssize_t min_size
 
@@ -1142,7 +1143,7 @@ cdef class Compressor:
         self.params = params
         self.isal_min_size = _deflate_py.ISAL_MIN_SIZE
         self.isal = None
-        self.on_isal = self.mid = False
+        self.on_isal = self.mid = self.used = False
 
     def __dealloc__(self):
         self._release()
@@ -1159,6 +1160,30 @@ cdef class Compressor:
     def backend(self):
         """The engine that compresses: "isal" (the ISA-L package) or "zlib"."""
         return "isal" if self.uses_isal else "zlib" if self.py is None else self.py.backend
+
+    @property
+    def has_state(self):
+        """Whether a compressor's state (zlib's or ISA-L's) is allocated now."""
+        return (self.z != NULL or (self.py is not None and self.py.has_state)
+                or (self.isal is not None and self.isal.has_state))
+
+    def release(self):
+        """Free the compressor's state now; a later message starts a new one, without the history
+        (valid between any two calls: see wsfast/_deflate_py.py)."""
+        self._release()
+        if self.py is not None:
+            self.py.release()
+        if self.isal is not None:
+            self.isal.release()
+
+    def release_idle(self):
+        """:meth:`release` if nothing was compressed since the last call; whether it did."""
+        idle = not self.used and not self.mid
+        self.used = False
+        if idle and self.has_state:
+            self.release()
+            return True
+        return False
 
     def compress(self, data, fin=True):
         """The compressed payload of ``data`` (str: UTF-8; any bytes-like object)."""
@@ -1177,14 +1202,16 @@ cdef class Compressor:
         cdef Py_ssize_t cap, used = 0
         cdef int rc, flush = 0
         cdef bint big
+        self.used = True
         if self.py is not None:
+            self.mid = not fin
             return self.py.compress(PyBytes_FromStringAndSize(<const char *>src.ptr, src.len), fin)
         if self.auto and not self.mid:
             big = src.len >= self.isal_min_size
             if big != self.on_isal:
                 self.on_isal = big
                 if big and self.isal is None:
-                    self.isal = _deflate_py.Compressor(self.params, "isal")
+                    self.isal = _deflate_py.isal_compressor(self.params)
                 if self.takeover:  # for good, as in the pure module
                     self.auto = False
                     self._release()

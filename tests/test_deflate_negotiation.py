@@ -465,3 +465,61 @@ def test_our_client_against_our_server(impl):
         assert wire.events(server) == [("text", m) for m in messages]
         assert wire.events(client) == [("text", m) for m in messages]
         assert isinstance(client.conn.response, Response)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("ours, peer", list(PEERS), ids=[f"ours={o}-peer={p}" for o, p in PEERS])
+def test_compressor_state_is_made_when_needed_and_freed_when_idle_or_closed(impl, ours, peer):
+    """No compressor until a message is compressed; with context takeover it stays for the next
+    message, and goes at a keepalive ping when nothing was sent for a whole interval (the next
+    message then starts a new compressor: the peer, keeping its context, still inflates it) or when
+    our close frame goes out; without it (wsproto's server asks us for no context takeover) none is
+    held between messages."""
+    clock = _Clock()
+    wire, me, other = open_pair(ours, PEERS[ours, peer](), impl, ping_interval=10.0, ping_timeout=None,
+                                clock=clock)
+    compressor = me.conn._compressor
+    assert compressor is not None and not compressor.has_state
+    me.conn.send_text("short" * 3)
+    if me.conn.deflate.local_no_context_takeover:
+        assert (ours, peer) == ("client", "wsproto")
+        assert not compressor.has_state
+        me.conn.send_text("short" * 3, fin=False)
+        assert compressor.has_state  # until the message ends
+        me.conn.send_continuation("", fin=True)
+        assert not compressor.has_state
+        wire.pump()
+        assert [e for e in wire.events(other) if e[0] == "text"] == [("text", "short" * 3)] * 2
+        return
+    assert compressor.has_state
+    texts = [f'{{"id": {i}, "kind": "update", "text": "hello hello"}}' for i in range(3)]
+    for text in texts:
+        clock.now += 10.0
+        me.conn.tick()  # a keepalive ping; something was sent in the interval before this one
+        assert compressor.has_state
+        me.conn.send_text(text)
+        wire.pump()
+        assert wire.events(other)[-1] == ("text", text)
+    clock.now += 10.0
+    me.conn.tick()  # the message before the last ping was sent in that interval: kept
+    assert compressor.has_state
+    clock.now += 10.0
+    me.conn.tick()  # a whole interval with nothing sent: freed
+    assert not compressor.has_state
+    me.conn.send_text(texts[0])
+    assert compressor.has_state
+    me.conn.send_binary(bytes(3000))
+    wire.pump()
+    assert [e for e in wire.events(other) if e[0] in ("text", "binary")] == [("text", texts[0]),
+                                                                              ("binary", bytes(3000))]
+    mine = [f for f in frames(wire.sent[id(me)], masked=ours == "client") if f[1] in (1, 2)]
+    assert mine and all(b0 & 0x40 for b0, _, _ in mine)
+    me.conn.close()
+    assert not compressor.has_state  # no data frame can follow the close frame

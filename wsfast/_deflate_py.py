@@ -62,8 +62,8 @@ from ._env import env_flag
 from .enums import CloseCode
 from .exceptions import ProtocolError
 
-__all__ = ["Inflater", "Compressor", "TAIL", "STEP", "corrupt_data", "backend", "use_isal", "ISAL_VERSION",
-           "ISAL_MIN_SIZE"]
+__all__ = ["Inflater", "Compressor", "TAIL", "STEP", "corrupt_data", "backend", "use_isal", "isal_compressor",
+           "ISAL_VERSION", "ISAL_MIN_SIZE"]
 
 TAIL = b"\x00\x00\xff\xff"  # the flush marker the sender removed, appended before inflating
 STEP = 16384  # output bytes per inflate() call, in both implementations
@@ -212,9 +212,9 @@ class Compressor:
     """
 
     __slots__ = ("min_size", "backend", "_bits", "_mem_level", "_level", "_takeover", "_c", "_isal", "_auto",
-                 "_module", "_mid")
+                 "_module", "_mid", "_used")
 
-    def __init__(self, params: Any, engine: Optional[str] = None) -> None:
+    def __init__(self, params: Any) -> None:
         if not params.compresses:
             raise ValueError("the agreed window is 8 bits, which zlib cannot compress with: "
                              "send uncompressed")
@@ -224,15 +224,39 @@ class Compressor:
         self._level: int = params.level
         self._takeover = not params.local_no_context_takeover
         self._c: Any = None  # created with the first message that needs it
-        # engine None: ISA-L from ISAL_MIN_SIZE where backend() says so; "isal": ISA-L for every message
-        # (the compiled build's ISA-L half); "zlib": zlib only
-        self.backend = backend(self._level) if engine is None else engine
+        # ISA-L from ISAL_MIN_SIZE where backend() says so (see isal_compressor() for the other use)
+        self.backend = backend(self._level)
         self._module: Any = _isal if self.backend == "isal" else None
-        self._auto = engine is None and self._module is not None  # the engine may still change
-        self._isal: Any = self._module if engine == "isal" else None  # ISA-L for the current message
+        self._auto = self._module is not None  # the engine may still change
+        self._isal: Any = None  # ISA-L for the current message
         self._mid = False  # inside a message sent in fragments
+        self._used = False  # compressed something since the last release_idle()
+
+    @property
+    def has_state(self) -> bool:
+        """Whether a compressor's state (zlib's or ISA-L's) is allocated now."""
+        return self._c is not None
+
+    def release(self) -> None:
+        """Free the compressor's state now; a later message starts a new one, without the history.
+
+        Valid between any two calls (every call ends with a flush: the stream
+        is byte-aligned and nothing is pending), so the peer, keeping its
+        context or not, inflates what follows as usual.
+        """
+        self._c = None
+
+    def release_idle(self) -> bool:
+        """:meth:`release` if nothing was compressed since the last call; whether it did."""
+        idle = not self._used and not self._mid
+        self._used = False
+        if idle and self._c is not None:
+            self._c = None
+            return True
+        return False
 
     def compress(self, data: Any, fin: bool = True) -> bytes:
+        self._used = True
         if self._auto and not self._mid:
             big = _nbytes(data) >= ISAL_MIN_SIZE
             if big is (self._isal is None):
@@ -283,3 +307,14 @@ class Compressor:
                     idle.append(c)
             return out[:-4]
         return out
+
+
+def isal_compressor(params: Any) -> Compressor:
+    """A :class:`Compressor` that sends every message to ISA-L: the compiled build's ISA-L half (it
+    decides which messages go there, as :meth:`Compressor.compress` does)."""
+    c = Compressor(params)
+    if c._module is None:
+        raise ValueError(f"ISA-L does not compress level {params.level} here")
+    c._isal = c._module
+    c._auto = False
+    return c

@@ -54,6 +54,14 @@ the application has not taken the peer's messages) and the deadline moves to
 ``ping_timeout`` while our reads are held for a full write buffer gets no such
 call, and 1011.
 
+Compression memory: the compressor's state (zlib's or ISA-L's) is made
+with the first message that is compressed. With context takeover it stays
+for the next message, but a keepalive ping that finds nothing was sent for a
+whole ``ping_interval`` frees it (the next message starts a new compressor,
+without the history: valid, since every message ends with a flush), and so
+does our close frame (nothing can be sent after it). Without context
+takeover none is held between messages.
+
 Holding a failure back (``hold_failure=True``, what an I/O layer with a
 message queue wants): when the peer breaks the protocol after sending good
 messages, those messages are still delivered; the close frame that fails the
@@ -530,6 +538,8 @@ class Protocol:
         self._should_close = True
         state = self._state
         self._state = _CLOSED
+        if self._compressor is not None:
+            self._compressor.release()
         self._next_ping = self._pong_deadline = self._close_deadline = self._release_deadline = None
         self._held_close = None  # too late to send it
         if state is _CONNECTING:
@@ -944,6 +954,8 @@ class Protocol:
     def _close_frame(self, code: Optional[int], reason: str) -> bytes:
         payload = build_close_payload(code, reason)
         self._close_sent = (None if code is None else CloseCode(code), reason)
+        if self._compressor is not None:
+            self._compressor.release()  # no data frame can follow our close frame
         return self._encode(Opcode.CLOSE, payload, mask=self._mask)  # type: ignore[no-any-return]
 
     def _queue_close(self, code: Optional[int], reason: str) -> None:
@@ -982,6 +994,9 @@ class Protocol:
                            None)
                 return
             if self._next_ping is not None and now >= self._next_ping:
+                if self._compressor is not None:
+                    # nothing sent for a whole ping interval: forget the history, free the memory
+                    self._compressor.release_idle()
                 payload = self._send_ping(None, now)
                 self._next_ping = now + self.ping_interval  # type: ignore[operator]
                 if self.ping_timeout is not None and self._pong_deadline is None:

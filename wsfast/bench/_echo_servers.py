@@ -24,12 +24,16 @@ memory (``/proc/self/status`` VmRSS, ``/proc/self/smaps_rollup`` anonymous
 memory, in bytes); with ``WSFAST_BENCH_TRACEMALLOC=1`` in the environment
 (tracing starts when the process does), ``mark`` takes a tracemalloc
 snapshot and ``trace`` answers with the allocations made since the mark,
-grouped by source line, largest first.
+grouped by source line, largest first; ``trim`` first hands the C heap's
+free pages back to the system (glibc's ``malloc_trim(0)``, where there is
+one), so that memory freed while connections sat idle shows in the figures
+(glibc keeps freed chunks mapped until they are reused or trimmed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -82,8 +86,11 @@ async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None]
             options["compression"] = DeflateOptions(**pinned)
     elif deflate:
         raise RuntimeError("this wsfast has no permessage-deflate")
-    async with serve(echo, "127.0.0.1", port, max_message_size=MAX_SIZE, ping_interval=None,
-                     **options) as server:
+    # keepalive off, unless WSFAST_BENCH_PING_INTERVAL (seconds) asks for it (the idle-memory rows:
+    # a compressor idle for a whole ping interval is freed at the ping)
+    interval = float(os.environ.get("WSFAST_BENCH_PING_INTERVAL") or 0) or None
+    async with serve(echo, "127.0.0.1", port, max_message_size=MAX_SIZE, ping_interval=interval,
+                     ping_timeout=None, **options) as server:
         ready(server.sockets[0].getsockname()[1])
         await stop
 
@@ -274,6 +281,14 @@ def _answer(command: str) -> Dict[str, Any]:
     """One control command (see the module doc) -> the STATS payload."""
     import resource
 
+    if command == "trim":
+        import ctypes
+        import ctypes.util
+        import gc
+
+        gc.collect()
+        with contextlib.suppress(OSError, AttributeError, TypeError):
+            ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     stats: Dict[str, Any] = {"user": usage.ru_utime, "sys": usage.ru_stime, **_memory()}
     if command in ("mark", "trace"):

@@ -17,7 +17,11 @@ package is installed wsfast compresses level-1 messages with ISA-L; the
 
 Memory: the growth of the server's resident set per connection, each
 connection past the handshake (compression agreed) and one compressed message
-echoed, then idle, for wsfast and websockets with the same settings.
+echoed, then idle, for wsfast and websockets with the same settings; also
+after the handshake alone, and (wsfast) after two keepalive intervals with
+nothing sent; each also after ``malloc_trim(0)`` in the server (glibc keeps
+freed chunks until they are reused or trimmed: the trimmed figure is what the
+connections still hold).
 """
 
 from __future__ import annotations
@@ -60,16 +64,22 @@ ECHO_ROWS: List[Tuple[str, int, int, int, Optional[Dict[str, Any]], Tuple[str, .
 # <= 1/1.5 of the best of websockets and aiohttp at 64 B and 4 KiB (server CPU per message)
 ECHO_TARGETS = {("wsfast", "websockets"): 1.5, ("wsfast", "aiohttp"): 1.5}
 
-# memory rows: (row, settings for both servers; None = each its defaults)
-MEMORY_ROWS: List[Tuple[str, Optional[Dict[str, Any]]]] = [
-    ("defaults", None),
-    ("w12 m5 L6 (websockets' defaults)", WEBSOCKETS_SETTINGS),
+# memory rows: (row, settings for both servers (None = each its defaults), the messages each connection
+# echoes: "json" a ~57 B JSON message, "none" nothing (the handshake only), "json+idle" the message and
+# then two keepalive intervals of IDLE_PING_INTERVAL with nothing sent (wsfast only: its compressor,
+# idle for a whole interval, is freed at the ping))
+MEMORY_ROWS: List[Tuple[str, Optional[Dict[str, Any]], str]] = [
+    ("defaults", None, "json"),
+    ("defaults, handshake only (nothing compressed yet)", None, "none"),
+    ("defaults, then idle for two keepalive pings", None, "json+idle"),
+    ("w12 m5 L6 (websockets' defaults)", WEBSOCKETS_SETTINGS, "json"),
     ("w15 m8 (zlib's defaults)",
-     {"server_max_window_bits": 15, "client_max_window_bits": 15, "mem_level": 8}),
+     {"server_max_window_bits": 15, "client_max_window_bits": 15, "mem_level": 8}, "json"),
     ("w12 m4, no context takeover",
      {"server_max_window_bits": 12, "client_max_window_bits": 12, "mem_level": 4,
-      "server_no_context_takeover": True, "client_no_context_takeover": True}),
+      "server_no_context_takeover": True, "client_no_context_takeover": True}, "json"),
 ]
+IDLE_PING_INTERVAL = 0.5
 CONNECTIONS = 1000
 QUICK_CONNECTIONS = 300
 
@@ -114,8 +124,10 @@ def json_messages(size: int, count: int, seed: int = 0) -> List[bytes]:
     return out
 
 
-def _server(kind: str, settings: Optional[Dict[str, Any]]) -> _Server:
+def _server(kind: str, settings: Optional[Dict[str, Any]], ping_interval: Optional[float] = None) -> _Server:
     env = {"WSFAST_BENCH_DEFLATE": json.dumps(settings)} if settings else {}
+    if ping_interval is not None:
+        env["WSFAST_BENCH_PING_INTERVAL"] = str(ping_interval)
     if kind == "wsfast-zlib":
         env["WSFAST_NO_ISAL"] = "1"
     return _Server("wsfast" if kind == "wsfast-zlib" else kind, deflate=True, env=env)
@@ -232,13 +244,16 @@ def _echo_probe(target: _Peer, messages: List[bytes]) -> Callable[[], Dict[str, 
     return probe
 
 
-def _memory_probe(kind: str, settings: Optional[Dict[str, Any]], count: int
+def _memory_probe(kind: str, settings: Optional[Dict[str, Any]], count: int, messages: str
                   ) -> Callable[[], Dict[str, float]]:
     message = json_messages(64, 1)[0]
+    idle = messages == "json+idle"
 
     def connect(port: int) -> Tuple[socket.socket, int]:
         head: List[bytes] = []
         sock = open_socket(port, deflate=True, response=head)
+        if messages == "none":
+            return sock, 0x40
         bits = re.search(rb"client_max_window_bits=(\d+)", head[0])
         c = zlib.compressobj(6, zlib.DEFLATED, -(int(bits.group(1)) if bits else 15))
         sock.sendall(encode_frame(1, (c.compress(message) + c.flush(zlib.Z_SYNC_FLUSH))[:-4], mask=True,
@@ -247,24 +262,28 @@ def _memory_probe(kind: str, settings: Optional[Dict[str, Any]], count: int
         return sock, b0
 
     def probe() -> Dict[str, float]:
-        server = _server(kind, settings)
+        server = _server(kind, settings, IDLE_PING_INTERVAL if idle else None)
         socks: List[socket.socket] = []
         try:
             for _ in range(20):  # warm-up: lazy imports and caches are not per connection
                 connect(server.port)[0].close()
-            before = server.stats()
+            before = server.stats("trim")
             for _ in range(count):
                 sock, b0 = connect(server.port)
                 socks.append(sock)
                 if not b0 & 0x40:
                     raise AssertionError(f"{kind}: the echo was not compressed")
+            if idle:  # the last connection's message, then two whole ping intervals
+                time.sleep(3 * IDLE_PING_INTERVAL)
             after = server.stats()
+            trimmed = server.stats("trim")
         finally:
             for sock in socks:
                 with contextlib.suppress(OSError):
                     sock.close()
             server.stop()
-        return {"rss": (after["rss"] - before["rss"]) / count}
+        return {"rss": (after["rss"] - before["rss"]) / count,
+                "rss_trim": (trimmed["rss"] - before["rss"]) / count}
 
     return probe
 
@@ -301,12 +320,15 @@ def cases(quick: bool) -> Iterator[Case]:
                                             ("wall", "wall/msg", "ns")], msg_size=size)
         cleanup()
         conns = QUICK_CONNECTIONS if quick else CONNECTIONS
-        for row, settings in MEMORY_ROWS:
-            funcs = {kind: (_memory_probe(kind, settings, conns)
-                            if kind in ("wsfast", "wsfast-zlib", "websockets") and _available(kind) else None)
+        for row, settings, messages in MEMORY_ROWS:
+            kinds = ("wsfast", "wsfast-zlib") if messages == "json+idle" else ("wsfast", "wsfast-zlib",
+                                                                               "websockets")
+            funcs = {kind: (_memory_probe(kind, settings, conns, messages)
+                            if kind in kinds and _available(kind) else None)
                      for kind in SERVERS}
             yield Case(f"memory per idle connection, {row}", 0, funcs, {}, probe=True,
-                       metrics=[("rss", "RSS/conn", "B")], repeats=1)
+                       metrics=[("rss", "RSS/conn", "B"), ("rss_trim", "RSS/conn after malloc_trim", "B")],
+                       repeats=1)
     finally:
         cleanup()
     from wsfast._deflate_py import ISAL_VERSION
