@@ -320,10 +320,10 @@ def cases(quick: bool) -> Iterator[Case]:
                                             ("wall", "wall/msg", "ns")], msg_size=size)
         cleanup()
         conns = QUICK_CONNECTIONS if quick else CONNECTIONS
-        for row, settings, messages in MEMORY_ROWS:
-            kinds = ("wsfast", "wsfast-zlib") if messages == "json+idle" else ("wsfast", "wsfast-zlib",
-                                                                               "websockets")
-            funcs = {kind: (_memory_probe(kind, settings, conns, messages)
+        for row, settings, traffic in MEMORY_ROWS:
+            kinds = ("wsfast", "wsfast-zlib") if traffic == "json+idle" else ("wsfast", "wsfast-zlib",
+                                                                              "websockets")
+            funcs = {kind: (_memory_probe(kind, settings, conns, traffic)
                             if kind in kinds and _available(kind) else None)
                      for kind in SERVERS}
             yield Case(f"memory per idle connection, {row}", 0, funcs, {}, probe=True,
