@@ -38,7 +38,8 @@ cimport cython
 from wsf_kernels cimport (NOGIL_THRESHOLD, WSF_Z_END, WSF_Z_ERROR, WSF_Z_NOMEM, wsf_deflate, wsf_deflate_bound,
                           wsf_deflater, wsf_deflater_free, wsf_deflater_give, wsf_deflater_new, wsf_deflater_take,
                           wsf_inflate, wsf_inflate_error, wsf_inflater, wsf_inflater_free, wsf_inflater_give,
-                          wsf_inflater_new, wsf_inflater_reset, wsf_inflater_take, wsf_mask, wsf_utf8_decoder,
+                          wsf_inflater_new, wsf_inflater_reset, wsf_inflater_set_window, wsf_inflater_take,
+                          wsf_inflater_window, wsf_mask, wsf_utf8_decoder,
                           wsf_utf8_feed, wsf_utf8_finish, wsf_utf8_init, wsf_utf8_state, wsf_utf8_validate,
                           wsf_zlib_linked,
                           wsf_zlib_version)
@@ -403,9 +404,11 @@ cdef class _Inflate:
     """
     cdef wsf_inflater *z
     cdef object py
+    cdef bytes parked  # while idle with context takeover: the window, without the decompressor
     cdef int bits
     cdef bint takeover
     cdef bint ended  # the stream ended inside the current message: the rest of it is ignored
+    cdef bint used   # inflated something since the last park_idle()
 
     def __cinit__(self):
         self.z = NULL
@@ -423,11 +426,40 @@ cdef class _Inflate:
 
     cdef wsf_inflater *stream(self) except NULL:
         """The decompressor for the current message."""
+        cdef bytes window
+        self.used = True
         if self.z == NULL:
             self.z = wsf_inflater_new(self.bits) if self.takeover else wsf_inflater_take(self.bits)
             if self.z == NULL:
                 raise MemoryError("no memory for a decompressor")
+            window = self.parked
+            if window is not None:
+                self.parked = None
+                if wsf_inflater_set_window(self.z, <const unsigned char *>PyBytes_AS_STRING(window),
+                                           <size_t>PyBytes_GET_SIZE(window)) != 0:
+                    raise MemoryError("the decompressor could not take back its window")
         return self.z
+
+    cdef bint park_idle(self) except -1:
+        """Nothing inflated since the last call (and no compressed message in progress: the
+        caller's check): free the decompressor, keeping only its window (the peer may still refer
+        back to it) to set on the next one. Whether it did."""
+        cdef bytes window
+        cdef object keep
+        cdef size_t n
+        if self.py is not None:
+            return self.py.park_idle()
+        idle = not self.used
+        self.used = False
+        if not idle or not self.takeover or self.z == NULL or self.ended:
+            return False
+        keep = PyBytes_FromStringAndSize(NULL, 1 << self.bits)
+        n = wsf_inflater_window(self.z, <unsigned char *>PyBytes_AS_STRING(keep))
+        window = keep[:n] if n < <size_t>(1 << self.bits) else keep
+        wsf_inflater_free(self.z)
+        self.z = NULL
+        self.parked = window
+        return True
 
     cdef int end_message(self, bytes output) except -1:
         """The current message is complete (``output``: what it inflated to)."""
@@ -557,6 +589,17 @@ cdef class FrameParser:
     def in_message(self):
         """True while a fragmented message, or a frame's payload, is incomplete."""
         return self._m_op != 0 or self._f_left >= 0 or self._hdr_len != 0
+
+    def release_idle(self):
+        """Called now and then (at each keepalive ping): when nothing was inflated since the last
+        call and no compressed message is in progress, free the decompressor (a peer that keeps
+        its context may still refer back to its window: only the window is kept, and set on the
+        next one). Whether it did."""
+        if self._inflate is None:
+            return False
+        if self._m_op != 0 and self._m_rsv:
+            return False
+        return self._inflate.park_idle()
 
     def feed(self, data):
         """Parse the next chunk of received bytes; return the events it completed."""

@@ -130,6 +130,19 @@ int wsf_inflater_reset(wsf_inflater *z, int keep_window) {
     return WSF_Z_OK;
 }
 
+size_t wsf_inflater_window(wsf_inflater *z, unsigned char *buf) {
+    uInt n = 0;
+    if (inflateGetDictionary(&z->s, buf, &n) != Z_OK)
+        return 0;
+    return n;
+}
+
+int wsf_inflater_set_window(wsf_inflater *z, const unsigned char *buf, size_t n) {
+    if (n == 0)
+        return WSF_Z_OK;
+    return inflateSetDictionary(&z->s, buf, (uInt)n) == Z_OK ? WSF_Z_OK : WSF_Z_ERROR;
+}
+
 /* -- deflate -- */
 
 wsf_deflater *wsf_deflater_new(int window_bits, int mem_level, int level) {
@@ -224,6 +237,11 @@ int wsf_inflate(wsf_inflater *z, const unsigned char **in, size_t *in_len, unsig
 }
 const char *wsf_inflate_error(const wsf_inflater *z) { (void)z; return "zlib is not linked"; }
 int wsf_inflater_reset(wsf_inflater *z, int keep_window) { (void)z; (void)keep_window; return WSF_Z_ERROR; }
+size_t wsf_inflater_window(wsf_inflater *z, unsigned char *buf) { (void)z; (void)buf; return 0; }
+int wsf_inflater_set_window(wsf_inflater *z, const unsigned char *buf, size_t n) {
+    (void)z; (void)buf; (void)n;
+    return WSF_Z_ERROR;
+}
 wsf_deflater *wsf_deflater_new(int window_bits, int mem_level, int level) {
     (void)window_bits; (void)mem_level; (void)level;
     return NULL;

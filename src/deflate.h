@@ -44,6 +44,13 @@ const char *wsf_inflate_error(const wsf_inflater *z);
    (context takeover across a stream that ended with BFINAL). WSF_Z_OK, or WSF_Z_NOMEM. */
 int wsf_inflater_reset(wsf_inflater *z, int keep_window);
 
+/* The decompressor's window: the last bytes it produced (at most 2**window_bits), copied to buf (room for
+   2**window_bits bytes); their count. */
+size_t wsf_inflater_window(wsf_inflater *z, unsigned char *buf);
+/* Start a new decompressor (before any input) from a window wsf_inflater_window() saved. WSF_Z_OK or
+   WSF_Z_ERROR. */
+int wsf_inflater_set_window(wsf_inflater *z, const unsigned char *buf, size_t n);
+
 /* -- deflate -- */
 
 /* A compressor: window 2**window_bits (9..15), memLevel 1..9, level -1..9. NULL: no memory. */

@@ -71,6 +71,8 @@ cdef extern from "deflate.h":
                     size_t *out_len) noexcept nogil
     const char *wsf_inflate_error(const wsf_inflater *z) noexcept nogil
     int wsf_inflater_reset(wsf_inflater *z, int keep_window) noexcept nogil
+    size_t wsf_inflater_window(wsf_inflater *z, unsigned char *buf) noexcept nogil
+    int wsf_inflater_set_window(wsf_inflater *z, const unsigned char *buf, size_t n) noexcept nogil
     wsf_deflater *wsf_deflater_new(int window_bits, int mem_level, int level) noexcept nogil
     void wsf_deflater_free(wsf_deflater *z) noexcept nogil
     wsf_deflater *wsf_deflater_take(int window_bits, int mem_level, int level) noexcept nogil

@@ -622,3 +622,82 @@ def test_isal_round_trip_through_our_own_writer_and_parser(isal_impl):
     parser = isal_impl.FrameParser(extensions=[agreed()], max_message_size=None)
     events, error, _ = feed_all(parser, [wire])
     assert error is None and messages_of(events) == messages
+
+
+# ---------------------------------------------------------------- idle decompressors
+
+
+def test_idle_decompressor_keeps_only_its_window(dimpl):
+    """release_idle(): after a whole call interval without inflating (and not inside a compressed
+    message) the decompressor goes and only its window stays; the next message, which refers back
+    to the earlier ones, still inflates; without context takeover there is nothing to free."""
+    params = agreed(remote_max_window_bits=10)
+    parser = dimpl.FrameParser(extensions=[params], max_message_size=None)
+    c = reference_compressor(bits=10, level=6)
+    assert parser.release_idle() is False  # nothing made yet
+    first = b'{"kind": "update", "value": 1, "text": "hello hello hello"}' * 5
+    assert parser.feed(raw_frame(2, ref_deflate(c, first), rsv=RSV1, key=KEY)) == [dimpl.BinaryMessage(first)]
+    assert parser.release_idle() is False  # something was inflated in this interval
+    assert parser.release_idle() is True   # a whole interval without: freed
+    assert parser.release_idle() is False
+    second = first[:200] + b"new" + first[-300:]
+    packed = ref_deflate(c, second)
+    assert len(packed) < 40  # it refers back to the first message
+    assert parser.feed(raw_frame(2, packed, rsv=RSV1, key=KEY)) == [dimpl.BinaryMessage(second)]
+    # inside a compressed message: kept
+    third = ref_deflate(c, first)
+    assert parser.feed(raw_frame(2, third[:5], rsv=RSV1, fin=False, key=KEY)) == []
+    assert parser.release_idle() is False
+    assert parser.release_idle() is False
+    assert parser.feed(raw_frame(0, third[5:], key=KEY)) == [dimpl.BinaryMessage(first)]
+    # no context takeover: nothing is held between messages anyway
+    parser = dimpl.FrameParser(extensions=[agreed(remote_no_context_takeover=True)], max_message_size=None)
+    c = reference_compressor(bits=15)
+    wire = raw_frame(1, ref_deflate(c, b"Hello"), rsv=RSV1, key=KEY)
+    assert parser.feed(wire) == [dimpl.TextMessage("Hello")]
+    assert parser.release_idle() is False and parser.release_idle() is False
+
+
+def park_outcome(impl: Any, params: PerMessageDeflate, limit: Optional[int], chunks: List[bytes],
+                 parks: List[bool]) -> list:
+    parser = impl.FrameParser(extensions=[params], max_message_size=limit)
+    result: list = []
+    for chunk, park in zip(chunks, parks):
+        try:
+            result.append(("ok", parser.feed(chunk)))
+        except ProtocolError as exc:
+            result.append(("error", int(exc.close_code), exc.reason, exc.events))
+            break
+        if park:
+            result.append(("parked", parser.release_idle(), parser.release_idle()))
+    return result
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payloads=st.lists(st.one_of(st.binary(max_size=200), message_st), min_size=1, max_size=6),
+       bits=st.integers(8, 15), peer_bits=st.integers(9, 15), limit=st.sampled_from([None, 100, 4096]),
+       data=st.data())
+def test_compiled_and_pure_park_alike(c_impl, py_impl, payloads, bits, peer_bits, limit, data):
+    """Decompressors freed and restored from their window between any messages: the same events,
+    errors and reasons in both implementations (and on Python's zlib module), a peer that breaks
+    the agreed window included (it compresses with up to 15 bits where ``bits`` were agreed)."""
+    params = agreed(remote_max_window_bits=bits)
+    c = reference_compressor(bits=peer_bits, level=data.draw(st.integers(1, 9)))
+    chunks = []
+    for payload in payloads:
+        packed = ref_deflate(c, payload) if data.draw(st.booleans()) else payload
+        cuts = data.draw(st.lists(st.integers(0, len(packed)), max_size=2))
+        wire = build_wire(fragments(packed, cuts), 2, KEY)
+        chunks += split_at(wire, data.draw(st.lists(st.integers(0, len(wire)), max_size=2)))
+    parks = data.draw(st.lists(st.booleans(), min_size=len(chunks), max_size=len(chunks)))
+    from wsfast import _frames_c
+
+    c_out = park_outcome(c_impl, params, limit, chunks, parks)
+    _frames_c._use_python_zlib(True)
+    try:
+        fallback_out = park_outcome(c_impl, params, limit, chunks, parks)
+    finally:
+        _frames_c._use_python_zlib(False)
+    py_out = park_outcome(py_impl, params, limit, chunks, parks)
+    assert c_out == py_out
+    assert fallback_out == py_out

@@ -481,7 +481,8 @@ def test_compressor_state_is_made_when_needed_and_freed_when_idle_or_closed(impl
     message, and goes at a keepalive ping when nothing was sent for a whole interval (the next
     message then starts a new compressor: the peer, keeping its context, still inflates it) or when
     our close frame goes out; without it (wsproto's server asks us for no context takeover) none is
-    held between messages."""
+    held between messages. Our decompressor, idle for the same interval, keeps only its window: the
+    peer's next message still refers back to its earlier ones."""
     clock = _Clock()
     wire, me, other = open_pair(ours, PEERS[ours, peer](), impl, ping_interval=10.0, ping_timeout=None,
                                 clock=clock)
@@ -507,18 +508,25 @@ def test_compressor_state_is_made_when_needed_and_freed_when_idle_or_closed(impl
         me.conn.send_text(text)
         wire.pump()
         assert wire.events(other)[-1] == ("text", text)
+    other.send_text(texts[1])  # the peer compresses too, keeping its context
+    wire.pump()
+    assert [e for e in wire.events(me) if e[0] == "text"] == [("text", texts[1])]
     clock.now += 10.0
     me.conn.tick()  # the message before the last ping was sent in that interval: kept
     assert compressor.has_state
     clock.now += 10.0
-    me.conn.tick()  # a whole interval with nothing sent: freed
+    me.conn.tick()  # a whole interval with nothing sent: freed; the decompressor keeps its window only
     assert not compressor.has_state
+    parser = me.conn._parser
+    assert parser.release_idle() is False and parser.release_idle() is False  # done at the ping
     me.conn.send_text(texts[0])
     assert compressor.has_state
     me.conn.send_binary(bytes(3000))
+    other.send_text(texts[1])  # refers back to the peer's earlier message, across our idle time
     wire.pump()
     assert [e for e in wire.events(other) if e[0] in ("text", "binary")] == [("text", texts[0]),
                                                                               ("binary", bytes(3000))]
+    assert [e for e in wire.events(me) if e[0] == "text"] == [("text", texts[1])]
     mine = [f for f in frames(wire.sent[id(me)], masked=ours == "client") if f[1] in (1, 2)]
     assert mine and all(b0 & 0x40 for b0, _, _ in mine)
     me.conn.close()

@@ -137,7 +137,8 @@ def _zlib_detail(exc: zlib.error) -> str:
 class Inflater:
     """The decompressor for one connection's received messages (``params``: the agreed PerMessageDeflate)."""
 
-    __slots__ = ("_bits", "_takeover", "_window", "_d", "_ended", "_recent", "_recent_size")
+    __slots__ = ("_bits", "_takeover", "_window", "_d", "_ended", "_recent", "_recent_size", "_used",
+                 "_parked")
 
     def __init__(self, params: Any) -> None:
         self._bits: int = params.remote_max_window_bits
@@ -148,15 +149,18 @@ class Inflater:
         # with context takeover: the latest output, enough to refill the window after a stream end
         self._recent: Deque[bytes] = collections.deque()
         self._recent_size = 0
+        self._used = False  # inflated something since the last park_idle()
+        self._parked = False  # the decompressor was freed while idle: the next one starts from _recent
 
     def inflate(self, data: bytes, room: int) -> List[bytes]:
         """Inflate the next piece of the current message: its output, at most ``room`` (>= 1) bytes."""
         parts: List[bytes] = []
+        self._used = True
         if self._ended:
             return parts
         d = self._d
         if d is None:
-            d = self._d = zlib.decompressobj(wbits=-self._bits)
+            d = self._d = self._new_decompressor()
         while True:
             step = STEP if room > STEP else room
             try:
@@ -183,9 +187,29 @@ class Inflater:
             self._remember(output)
         if self._ended:
             self._ended = False
+            self._parked = True
+            self._d = self._new_decompressor()
+
+    def _new_decompressor(self) -> Any:
+        """A decompressor; after a stream's end or a park, one that starts from the window."""
+        if self._parked:
+            self._parked = False
             history = b"".join(self._recent)[-self._window:]
-            self._d = (zlib.decompressobj(wbits=-self._bits, zdict=history) if history
-                       else zlib.decompressobj(wbits=-self._bits))
+            if history:
+                return zlib.decompressobj(wbits=-self._bits, zdict=history)
+        return zlib.decompressobj(wbits=-self._bits)
+
+    def park_idle(self) -> bool:
+        """Nothing inflated since the last call (and no compressed message in progress: the
+        caller's check): free the decompressor; the next one starts from the window, which
+        ``_recent`` holds anyway. Whether it did."""
+        idle = not self._used
+        self._used = False
+        if not idle or not self._takeover or self._d is None or self._ended:
+            return False
+        self._d = None
+        self._parked = True
+        return True
 
     def _remember(self, output: bytes) -> None:
         window = self._window

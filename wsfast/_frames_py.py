@@ -297,6 +297,18 @@ class FrameParser:
         """True while a fragmented message, or a frame's payload, is incomplete."""
         return bool(self._m_op) or self._f_left >= 0 or bool(self._hdr)
 
+    def release_idle(self) -> bool:
+        """Called now and then (at each keepalive ping): when nothing was inflated since the last
+        call and no compressed message is in progress, free the decompressor (a peer that keeps
+        its context may still refer back to its window: only the window is kept, and set on the
+        next one). Whether it did."""
+        inflater = self._inflater
+        if inflater is None:
+            return False
+        if self._m_op != 0 and self._m_rsv:
+            return False
+        return inflater.park_idle()
+
     def feed(self, data: Any) -> List[Any]:
         """Parse the next chunk of received bytes; return the events it completed."""
         if self._error is not None:

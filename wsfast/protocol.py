@@ -59,8 +59,12 @@ with the first message that is compressed. With context takeover it stays
 for the next message, but a keepalive ping that finds nothing was sent for a
 whole ``ping_interval`` frees it (the next message starts a new compressor,
 without the history: valid, since every message ends with a flush), and so
-does our close frame (nothing can be sent after it). Without context
-takeover none is held between messages.
+does our close frame (nothing can be sent after it). The decompressor, made
+with the first compressed message received, is kept while the peer keeps its
+context, but at a ping that finds nothing was inflated for a whole interval
+it is freed and only its window (the last ``2**window_bits`` bytes it made,
+which the peer may still refer to) is kept, to set on the next one. Without
+context takeover neither is held between messages.
 
 Holding a failure back (``hold_failure=True``, what an I/O layer with a
 message queue wants): when the peer breaks the protocol after sending good
@@ -997,6 +1001,8 @@ class Protocol:
                 if self._compressor is not None:
                     # nothing sent for a whole ping interval: forget the history, free the memory
                     self._compressor.release_idle()
+                # nothing received for a whole interval: the decompressor keeps only its window
+                self._parser.release_idle()
                 payload = self._send_ping(None, now)
                 self._next_ping = now + self.ping_interval  # type: ignore[operator]
                 if self.ping_timeout is not None and self._pong_deadline is None:
