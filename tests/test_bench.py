@@ -4,7 +4,8 @@ Figures are never checked (speed is shown by benchmarks, not tests): these
 tests check that probe rows are built from the medians of what the probes
 return, that ``--plot`` writes a picture, and that the server benchmark's
 client speaks correct WebSocket to a real wsfast echo server in another
-process and reads its CPU time and memory.
+process and reads its CPU time and memory; and that the broadcast section
+refuses to time a call that did not write to every connection.
 """
 
 from __future__ import annotations
@@ -88,3 +89,42 @@ def test_raw_client_against_a_real_server(kind):
         target.close()
     # 30 connections, each through the handshake and one echo (it raises if one fails)
     assert set(memory._probe(kind, 30, False)()) == {"rss"}
+
+
+
+def test_broadcast_bench_times_only_calls_that_reach_every_connection():
+    """The broadcast section's timed call is refused when it did not write the frame to every
+    connection within the call (a connection skipped, bytes left in a transport's buffer), so a
+    shortcut is never timed; and it starts from drained connections."""
+    import asyncio
+
+    from wsfast.asyncio import broadcast
+    from wsfast.bench import broadcast as section
+
+    loop = asyncio.new_event_loop()
+    audience = section.Audience(loop, count=8)
+    message = b"\x00" * 64
+    frame = section.frame_of(message)
+    try:
+        audience.open(with_websockets=False)
+        floor = (section.write_each, audience.transports(), frame)
+        for timed in [(broadcast, audience.wsfast, message), floor]:
+            assert audience.timed_call("wsfast", timed, len(frame)) >= 0
+        # more than loopback's socket buffers take at once (the client cannot read while the loop
+        # is stopped): the rest stays in the transport's buffer, the call did not finish its write
+        big = b"\x00" * (64 << 20)
+
+        def overflow() -> None:
+            audience.transports()[0].write(big)
+
+        with pytest.raises(RuntimeError, match="left in the transports' buffers"):
+            audience.timed_call("wsfast", (overflow,), len(big))
+        audience.drain()  # the client reads it all, the buffer empties
+        assert audience.timed_call("wsfast", (broadcast, audience.wsfast, message), len(frame)) >= 0
+        # a connection that broadcast() skips (closed): the count it returns gives it away
+        loop.run_until_complete(audience.wsfast[5].close())
+        with pytest.raises(RuntimeError, match="wrote to 7 of 8"):
+            audience.timed_call("wsfast", (broadcast, audience.wsfast, message), len(frame))
+    finally:
+        audience.close()
+        loop.close()

@@ -12,11 +12,24 @@ Three columns, on real loopback connections in this process:
 
 The clients are plain asyncio protocols that count the bytes they receive
 (no WebSocket parsing, no replies), so nothing but the server side's writes
-is measured. The event loop does not run while a cell is timed: written
-frames wait in the kernel's socket buffers (a few KiB per connection over a
-whole row), and the loop drains them between rows; before timing, every
-column's frame is checked to reach every client exactly once. Keepalive pings
-are off on both servers and no client offers compression.
+is measured.
+
+Each sample is one synchronous call, timed alone with this process's CPU
+time (user + system: the call is one ``send`` system call per connection,
+and CPU time stays put on a loaded machine), with the event loop stopped and
+the garbage collector off. Before every call the audience is drained: the
+loop runs until every server transport's write buffer is empty and every
+client has read every byte written to it, so each call starts from empty
+buffers and does the same work (without it, frames pile up in the kernel's
+buffers, writes start to be buffered in user space, and broadcast() starts
+skipping connections over their write limit). After every call, untimed:
+broadcast() must report all 2,000 connections written to, no transport may
+have kept bytes in its buffer (each write went to the kernel within the
+call), and, drained again, every client must have received the frame exactly
+once; anything else fails the column rather than timing a shortcut. The
+columns take turns (round-robin over the rows' repeats); a cell shows the
+median of the samples, per connection (the call's time / 2,000). Keepalive
+pings are off on both servers and no client offers compression.
 """
 
 from __future__ import annotations
@@ -24,16 +37,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
+import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from wsfast.bench import Case, peer
 
-TITLE = "broadcast(): one message to 2,000 server connections (time per synchronous call)"
+TITLE = "broadcast(): one message to 2,000 server connections (median time per connection of one call)"
 ORDER = 55
 CLOCK = "cpu"  # one send() system call per connection: CPU time is steady on a loaded machine
 
 CONNECTIONS = 2000
+ROUNDS = 21  # timed calls per cell (each drained before); the median is shown
+QUICK_ROUNDS = 7
 RATIOS = [
     ("wsfast", "websockets", "wsfast/websockets"),
     ("wsfast", "floor", "wsfast/floor"),
@@ -82,10 +99,11 @@ class _Counter(asyncio.Protocol):
         self.received += len(data)
 
 
-def write_each(transports: Sequence[Any], frame: bytes) -> None:
-    """The floor: one write of a pre-encoded frame per connection."""
+def write_each(transports: Sequence[Any], frame: bytes) -> int:
+    """The floor: one write of a pre-encoded frame per connection (returns how many, like broadcast())."""
     for transport in transports:
         transport.write(frame)
+    return len(transports)
 
 
 class Audience:
@@ -153,34 +171,69 @@ class Audience:
 
     # -- between timings
 
-    def drain(self) -> None:
-        """Run the loop until the clients have read everything written so far (nothing is written
-        faster than the kernel takes it here: quiet clients mean empty buffers). The servers'
-        objects are left alone, so that no column finds them warmer than another."""
+    def server_transports(self, name: str) -> List[Any]:
+        """The server side's transport of each of ``name``'s connections (what broadcast writes to)."""
+        return [ws.transport for ws in getattr(self, name)]
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Run the loop until every server transport's write buffer is empty and every client has
+        read everything written to it: the clients' byte counts no longer move, and the kernel's
+        buffers are empty on both ends (nothing written is still in the server's user-space buffer;
+        loopback hands each send() to the peer's socket at once, and the client reads it all)."""
         async def quiet() -> None:
+            deadline = self.loop.time() + timeout
             total = -1
             while True:
+                buffered = sum(t.get_write_buffer_size()
+                               for name in self.clients for t in self.server_transports(name))
                 now = sum(c.received for clients in self.clients.values() for c in clients)
-                if now == total:
+                if buffered == 0 and now == total:
                     return
+                if self.loop.time() > deadline:
+                    raise RuntimeError(f"not drained after {timeout:g} s: {buffered} bytes still buffered")
                 total = now
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.01)
 
         self.loop.run_until_complete(quiet())
 
-    def check(self, name: str, timed: Any, frame_size: int) -> None:
-        """One call of ``timed`` (``(func, *args)``) reaches every client of ``name`` (the server's
-        whose connections it writes to) exactly once, ``frame_size`` bytes."""
+    def timed_call(self, name: str, timed: Any, frame_size: int) -> int:
+        """Drain, then time one call of ``timed`` (``(func, *args)``, writing to the connections of
+        ``name``'s server) alone: this process's CPU time in ns, the loop stopped, gc off. Then,
+        untimed, check that the call wrote the frame to every connection: what it returns (how
+        many it wrote to, when it says: broadcast() does), every transport's buffer empty right
+        after it (each write went to the kernel within the call), and, drained again, every
+        client got ``frame_size`` more bytes. RuntimeError otherwise."""
+        func, args = timed[0], timed[1:]
         self.drain()
-        before = [c.received for c in self.clients[name]]
-        timed[0](*timed[1:])
+        clients = self.clients[name]
+        before = [c.received for c in clients]
+        clock = time.process_time_ns
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            start = clock()
+            written = func(*args)
+            elapsed = clock() - start
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        buffered = sum(t.get_write_buffer_size() for t in self.server_transports(name))
+        if written is not None and written != len(clients):
+            raise RuntimeError(f"{name}: the call wrote to {written} of {len(clients)} connections")
+        if buffered:
+            raise RuntimeError(f"{name}: {buffered} bytes left in the transports' buffers after the call")
         self.drain()
-        got = {c.received - b for c, b in zip(self.clients[name], before)}
+        got = {c.received - b for c, b in zip(clients, before)}
         if got != {frame_size}:
             raise RuntimeError(f"{name}: clients received {sorted(got)} bytes, expected {frame_size} each")
+        return elapsed
+
+    def check(self, name: str, timed: Any, frame_size: int) -> None:
+        """One untimed call of ``timed`` passes :meth:`timed_call`'s checks."""
+        self.timed_call(name, timed, frame_size)
 
     def transports(self) -> List[Any]:
-        return [ws.transport for ws in self.wsfast]
+        return self.server_transports("wsfast")
 
 
 def frame_of(message: Any) -> bytes:
@@ -196,6 +249,16 @@ def targets(targeted: bool) -> Dict[Tuple[str, str], float]:
 
 def row_name(name: str) -> str:
     return f"{name} x {CONNECTIONS:,}"
+
+
+def server_of(column: str) -> str:
+    """Whose connections a column writes to: the floor writes to the wsfast server's."""
+    return "websockets" if column == "websockets" else "wsfast"
+
+
+def _probe(audience: Audience, column: str, timed: Any, frame_size: int) -> Dict[str, float]:
+    elapsed = audience.timed_call(server_of(column), timed, frame_size)
+    return {"per_conn": elapsed / audience.count}
 
 
 def cases(quick: bool) -> Iterator[Case]:
@@ -214,12 +277,15 @@ def cases(quick: bool) -> Iterator[Case]:
                 "websockets": None if ws_broadcast is None else (ws_broadcast, audience.websockets, message),
                 "floor": (write_each, transports, frame),
             }
-            for label, timed in funcs.items():
-                if timed is not None:  # the floor writes to the wsfast server's connections
-                    audience.check("websockets" if label == "websockets" else "wsfast", timed, len(frame))
-            audience.drain()
-            yield Case(row_name(name), len(frame) * CONNECTIONS, funcs, targets(targeted))
-            audience.drain()
+            for label, timed in funcs.items():  # a warm-up call each, checked like the timed ones
+                if timed is not None:
+                    audience.check(server_of(label), timed, len(frame))
+            yield Case(row_name(name), len(frame),  # the bytes one connection gets in the time shown
+                       {label: None if timed is None else (_probe, audience, label, timed, len(frame))
+                        for label, timed in funcs.items()},
+                       targets(targeted), msg_size=len(frame), probe=True,
+                       metrics=[("per_conn", "per connection", "ns")],
+                       repeats=QUICK_ROUNDS if quick else ROUNDS)
     finally:
         audience.close()
         loop.close()
