@@ -571,6 +571,12 @@ def test_isal_without_context_takeover_makes_a_new_compressors_bytes(isal_impl):
         assert (first if i % 2 else second).compress(message) == expected
         assert ref_inflate(zlib.decompressobj(wbits=-12), expected) == message
     assert len(_deflate_py._pool[(12, params.mem_level, 1)]) >= 1
+    # a message whose last fragment is empty: the next message still starts afresh
+    long = messages[0]
+    for compressor in (first, second):
+        packed = compressor.compress(long[:300], False) + compressor.compress(b"")
+        assert ref_inflate(zlib.decompressobj(wbits=-12), packed) == long[:300]
+        assert compressor.compress(long) == fresh_deflate(long, 12, params.mem_level)
 
 
 @pytest.mark.parametrize("bits", [9, 12, 15])

@@ -55,6 +55,7 @@ accept (see above).
 from __future__ import annotations
 
 import collections
+import contextlib
 import zlib
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
@@ -307,13 +308,22 @@ class Compressor:
         if not len(data):
             # what zlib makes of it (RFC 7692 7.2.3.6); the stream is byte-aligned after every call,
             # so an empty stored block fits anywhere and the compressor need not see it
+            if fin and not self._takeover:
+                self._c = None  # it holds the message's earlier fragments: not back to the pool
             return _EMPTY[:1] if fin else _EMPTY
         isal = self._isal
         c = self._c
         if c is None:
             key = (self._bits, self._mem_level, ISAL_LEVELS[self._level])
-            idle = None if self._takeover else _pool.get(key)
-            c = idle.pop() if idle else isal.compressobj(key[2], isal.DEFLATED, -self._bits, self._mem_level)
+            c = None
+            if not self._takeover:
+                idle = _pool.get(key)
+                if idle:
+                    # one step, as another thread's event loop may take from the same pool
+                    with contextlib.suppress(IndexError):
+                        c = idle.pop()
+            if c is None:
+                c = isal.compressobj(key[2], isal.DEFLATED, -self._bits, self._mem_level)
             self._c = c
         try:
             # without context takeover the message's last flush is a full flush: the same marker,
