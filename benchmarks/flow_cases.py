@@ -66,8 +66,11 @@ CASES: List[Tuple[str, str, str, Case]] = [
     ("c-never-read", "client", "2: client yields between sends, the server never reads",
      lab.client_to_never_reading_server),
     ("c-ping-flood", "client", "3: the server floods pings and never reads", lab.server_ping_flood),
+    ("c-keepalive-flooder", "client", "3: pings + unsolicited pongs, reads nothing (keepalive on)",
+     lab.client_keepalive_flooder),
     ("c-keepalive-wrong-pongs", "client", "3: the server answers pings with other payloads",
      lab.client_keepalive_wrong_pongs),
+    ("c-keepalive-right-pongs", "client", "3: control: answers pings", lab.client_keepalive_right_pongs),
     ("c-app-behind", "client", "3: application busy 2 s, the server keeps answering pings",
      lab.client_application_behind),
     ("c-held-reads-drainer", "client", "3: 4 MiB message to a slow-draining server",
@@ -78,6 +81,8 @@ CASES: List[Tuple[str, str, str, Case]] = [
      lab.client_fairness),
     ("c-declared-frames", "client", "7: 50 clients x a 16 MiB frame header + 15 B",
      lab.client_declared_max_frames),
+    ("c-out-of-memory", "client", "7: RLIMIT_AS +192 MiB, 24 x 16 MiB messages at once",
+     lab.client_out_of_memory),
     ("c-fragments", "client", "8: 1 MiB message in 2-byte fragments", lab.client_fragmented_message),
 ]
 

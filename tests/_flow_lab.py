@@ -1040,3 +1040,85 @@ async def client_keepalive_wrong_pongs(tree: Tree, kind: str) -> Dict[str, Any]:
             await asyncio.sleep(0.02)
         return _result(client, wire=seen["wire"], code=None if closed is None else closed["code"],
                        closed=None if closed is None or opened is None else closed["t"] - opened["t"])
+
+
+async def client_keepalive_flooder(tree: Tree, kind: str) -> Dict[str, Any]:
+    """Keepalive on in the client; the server reads nothing the client sends and floods pings
+    and unsolicited pongs: the pongs answer nothing, so the client fails with 1011 after
+    ping_interval + ping_timeout although they keep coming."""
+    result: Dict[str, Any] = {}
+
+    async def flooder(reader: Reader, writer: Writer, path: str) -> None:
+        flood = (frame(9, b"p" * 125, masked=False) + frame(10, b"unsolicited", masked=False)) * 256
+        result["pushed"], result["stalled"] = await push(writer, flood, limit=1 << 30, window=30, stall=30)
+
+    flooded = [{"url": "", "action": "/recv", "options": KEEPALIVE}]
+    async with raw_server(flooder, rcvbuf=64 * KiB) as url, \
+            wsfast_clients(tree, kind, [dict(flooded[0], url=url)]) as client:
+        opened = await client.wait(lambda e: e["ev"] == "open", 10)
+        closed = await client.closed("0", 10)
+        grown = client.growth()
+        return _result(client, rss=grown["rss"], code=None if closed is None else closed["code"],
+                       closed=None if closed is None or opened is None else closed["t"] - opened["t"])
+
+
+async def client_keepalive_right_pongs(tree: Tree, kind: str, watch: float = 2.0) -> Dict[str, Any]:
+    """The control: keepalive on in the client, the server answers every ping with its payload
+    for ``watch`` seconds, then closes normally; the client stays open until then."""
+    seen: Dict[str, Any] = {"pings": 0}
+
+    async def server(reader: Reader, writer: Writer, path: str) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio_timeout(watch):
+                while True:
+                    _, opcode, payload = await read_frame(reader)
+                    if opcode == 9:
+                        seen["pings"] += 1
+                        writer.write(frame(10, payload, masked=False))
+                    elif opcode == 8:
+                        return
+        writer.write(frame(8, struct.pack("!H", 1000), masked=False))
+        await close_code_on_wire(reader, 5)
+
+    async with raw_server(server) as url, wsfast_clients(tree, kind, [{"url": url, "action": "/recv",
+                                            "options": KEEPALIVE}]) as client:
+        closed = await client.closed("0", watch + 10)
+        return _result(client, pings=seen["pings"], code=None if closed is None else closed["code"])
+
+
+async def client_out_of_memory(tree: Tree, kind: str, conns: int = 24, size: int = 16 * MiB,
+                               limit: int = 192 * MiB) -> Dict[str, Any]:
+    """The client process's address space is capped (``limit`` above its size at start);
+    ``conns`` of its connections each receive a ``size`` message at once and answer with its
+    size. Each must answer or, when the client cannot hold the message, send 1011 (one log
+    line each, no traceback)."""
+    outcomes: List[Optional[int]] = []
+    message = frame(2, b"o" * size, masked=False)
+
+    async def server(reader: Reader, writer: Writer, path: str) -> None:
+        outcome = None
+        try:
+            writer.write(message)
+            with contextlib.suppress(asyncio.TimeoutError, OSError, asyncio.IncompleteReadError):
+                async with asyncio_timeout(60):
+                    _, opcode, payload = await read_frame(reader)
+                    if opcode == 1:
+                        outcome = 1000 if payload == str(size).encode() else None
+                    elif opcode == 8:
+                        outcome = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+        finally:
+            outcomes.append(outcome)
+        await asyncio.sleep(60)
+
+    async with raw_server(server) as url:
+        options = dict(CLIENT_STREAM, max_message_size=64 * MiB)
+        async with wsfast_clients(tree, kind, [{"url": url, "action": "/size", "count": conns,
+                                                "options": options}], rlimit_as=limit) as client:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 90
+            while len(outcomes) < conns and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # the log lines of the last failures reach us
+            return _result(client, answered=outcomes.count(1000), failed_1011=outcomes.count(1011),
+                           neither=conns - outcomes.count(1000) - outcomes.count(1011),
+                           tracebacks=sum("Traceback" in line for line in client.logs))

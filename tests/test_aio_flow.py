@@ -259,3 +259,35 @@ def test_message_in_two_byte_fragments_costs_about_its_size_in_clients(kind):
     r = case(lab.client_fragmented_message, kind)
     assert r["intact"], r
     assert r["rss"] < 2.5 * MiB + 1 * MiB, r
+
+
+# ---------------------------------------------------------------- the client: keepalive and memory
+
+
+def test_client_keepalive_times_out_a_flooder_whose_pongs_answer_nothing(kind):
+    """A server that reads nothing the client sends and floods pings and unsolicited pongs:
+    the client fails it with 1011 after ping_interval + ping_timeout, one log line."""
+    r = case(lab.client_keepalive_flooder, kind)
+    assert r["code"] == 1011, r
+    assert r["closed"] is not None and r["closed"] < 0.6 + PROMPT, r
+    assert r["rss"] < FLOOD_RSS, r
+    assert r["logs"] == 1, r
+
+
+def test_client_keepalive_keeps_a_server_that_answers(kind):
+    """The control for the client's keepalive: a server answering every ping with its payload
+    keeps the connection open until it closes normally."""
+    r = case(lab.client_keepalive_right_pongs, kind)
+    assert r["pings"] >= 3, r
+    assert r["code"] == 1000, r
+    assert r["logs"] == 0, r
+
+
+def test_memory_running_out_fails_client_connections_with_1011(kind):
+    """Under an address-space limit, 24 client connections receive 16 MiB messages at once.
+    Those the client cannot hold send 1011 on the wire, one log line each and no traceback;
+    the others answer."""
+    r = case(lab.client_out_of_memory, kind)
+    assert r["neither"] == 0, r
+    assert r["failed_1011"] >= 1, r  # the limit was reached: the case tested something
+    assert r["tracebacks"] == 0 and r["logs"] == r["failed_1011"], r
