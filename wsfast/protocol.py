@@ -768,7 +768,7 @@ class Protocol:
 
     def send_binary(self, data: Any, *, fin: bool = True) -> None:
         """Queue a binary message (or its first fragment); any bytes-like object, str is a TypeError."""
-        payload = as_bytes(data, "send_binary() data")
+        payload = data if type(data) is bytes else as_bytes(data, "send_binary() data")
         if self._state is not _OPEN or self._fragmenting:
             self._check_data()
         if fin:

@@ -57,6 +57,7 @@ from ..enums import CloseCode, FailureCause
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState
 from ..http11 import Request, Response
 from ..protocol import ConnectionFailed, HandshakeFailed, Protocol, State
+from ._waiter import Waiter
 
 __all__ = ["Connection", "Data", "WriteLimit", "READ_BUFFER_SIZE"]
 
@@ -80,22 +81,54 @@ _CLOSED = State.CLOSED
 _NO_MESSAGES: Any = ()
 
 
+class _AfterStep:
+    """Stands in for the flush handle while the handler runs inside the read callback (see
+    ``_resume_reader``): what it sends is written when its step ends, in the same callback,
+    so no Handle is made per send."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        pass
+
+
+_AFTER_STEP: Any = _AfterStep()
+
+
 if sys.version_info >= (3, 12):
 
-    def _writelines(transport: Any, pieces: List[bytes]) -> None:
+    def _writelines(transport: Any, pieces: List[bytes], fd: int) -> None:
         """Selector transports send a list with sendmsg (scatter/gather): nothing is joined."""
         transport.writelines(pieces)
 
-else:
-    _JOINING_WRITELINES = asyncio.WriteTransport.writelines
+    def _writev_fd(transport: Any) -> int:
+        return -1  # the transports' writelines() does it
 
-    def _writelines(transport: Any, pieces: List[bytes]) -> None:
+else:
+    import os
+    from asyncio import selector_events
+
+    _JOINING_WRITELINES = asyncio.WriteTransport.writelines
+    _SELECTOR_SOCKET = getattr(selector_events, "_SelectorSocketTransport", None)
+
+    def _writev_fd(transport: Any) -> int:
+        """The socket of asyncio's plain TCP transport (-1 for any other: TLS, uvloop, pipes...):
+        a large frame's header and payload go out in one writev on it (see _writelines)."""
+        if _SELECTOR_SOCKET is None or type(transport) is not _SELECTOR_SOCKET or not hasattr(os, "writev"):
+            return -1
+        sock = transport.get_extra_info("socket")
+        return -1 if sock is None else sock.fileno()
+
+    def _writelines(transport: Any, pieces: List[bytes], fd: int) -> None:
         """Before 3.12, asyncio's own transports' writelines() joins everything into one new bytes
         object. A transport with a writelines() of its own (uvloop's: one writev) gets the list as
         it is. For the others, pieces are joined into writes of up to about _JOIN_MAX bytes, so
         that a frame header goes out with its payload (one send, one segment, instead of a
         separate send of a few bytes); a larger piece is written on its own, as a memoryview,
-        copied at most once (into the transport's buffer, for what the socket did not take)."""
+        copied at most once (into the transport's buffer, for what the socket did not take).
+        What precedes a large piece (its frame header) goes out with it in one writev on the
+        plain TCP transport's socket (``fd``) when the transport has nothing buffered, as 3.12's
+        writelines does with sendmsg: no separate send (and segment) for a 10-byte header."""
         if type(transport).writelines is not _JOINING_WRITELINES:
             transport.writelines(pieces)
             return
@@ -105,8 +138,12 @@ else:
             n = len(piece)
             if n >= _JOIN_MAX:
                 if batch:
-                    transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
+                    head = b"".join(batch) if len(batch) > 1 else batch[0]
                     batch, size = [], 0
+                    if fd < 0 or not _writev(transport, fd, head, piece):
+                        transport.write(head)
+                        transport.write(memoryview(piece))
+                    continue
                 transport.write(memoryview(piece))
                 continue
             batch.append(piece)
@@ -116,6 +153,25 @@ else:
                 batch, size = [], 0
         if batch:
             transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
+
+    def _writev(transport: Any, fd: int, head: bytes, piece: bytes) -> bool:
+        """``head`` then ``piece`` in one writev on the transport's socket, what the socket does
+        not take through the transport (which buffers it, in order). False, having written
+        nothing, when the transport has something buffered (order) or is closing (its socket
+        may be closed), or when the socket takes nothing now or fails: the caller then writes
+        both through the transport, which buffers them or meets the error and reports it."""
+        if transport.get_write_buffer_size() or transport.is_closing():
+            return False
+        try:
+            sent = os.writev(fd, (head, piece))
+        except OSError:  # would block, interrupted, reset...: the transport's write handles it
+            return False
+        if sent < len(head):
+            transport.write(head[sent:])
+            transport.write(memoryview(piece))
+        elif sent - len(head) < len(piece):
+            transport.write(memoryview(piece)[sent - len(head):])
+        return True
 
 
 def write_limits(write_limit: WriteLimit) -> Tuple[int, int]:
@@ -154,9 +210,10 @@ class Connection(asyncio.BufferedProtocol):
     __slots__ = (
         "protocol", "_receive", "_data_to_send", "_text_cls", "_binary_cls", "_decode_utf8", "_max_queue",
         "_low_water", "_write_high", "_write_low", "logger", "_loop", "transport", "_rview", "_messages",
-        "_waiter", "_read_paused", "_writing_paused", "_drain_waiters", "_flush_handle", "_unflushed",
-        "_turn_bytes", "_turn_sends", "_write_mark", "_timer", "_timer_when", "_abort_handle", "_lingering",
-        "_ping_waiters", "_closed", "_lost", "_ended", "remote_address", "local_address",
+        "_fd", "_waiter", "_read_paused", "_writing_paused", "_drain_waiters", "_flush_handle", "_stepping",
+        "_handoff", "_unflushed", "_turn_bytes", "_turn_sends", "_write_mark", "_timer", "_timer_when",
+        "_abort_handle", "_lingering", "_ping_waiters", "_closed", "_lost", "_ended", "remote_address",
+        "local_address",
         "__dict__", "__weakref__",
     )
 
@@ -182,17 +239,22 @@ class Connection(asyncio.BufferedProtocol):
         self.logger = logger or logging.getLogger("wsfast.asyncio")
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in connection_made
         self.transport: Optional[asyncio.Transport] = None
+        self._fd = -1  # the socket, for one writev of a large frame's header and payload (before 3.12)
         if read_buffer is None:
             read_buffer = bytearray(READ_BUFFER_SIZE)
         # a server passes one view for all its connections (a view costs ~300 bytes each)
         self._rview = read_buffer if type(read_buffer) is memoryview else memoryview(read_buffer)
         # str, bytes, or a TextMessage (see _deliver): a deque while messages come, else _NO_MESSAGES
         self._messages: Deque[Any] = _NO_MESSAGES
-        self._waiter: Optional[asyncio.Future[None]] = None
+        self._waiter: Optional[Waiter] = None
         self._read_paused = 0  # bits: why reading is paused (see _PAUSE_*)
         self._writing_paused = False
         self._drain_waiters: Optional[List[asyncio.Future[None]]] = None  # made when a send() waits
-        self._flush_handle: Optional[asyncio.Handle] = None
+        self._flush_handle: Any = None  # an asyncio.Handle, _AFTER_STEP or None
+        self._stepping = False  # the handler's task runs inside our read callback (_resume_reader)
+        # the message a waiting recv() takes as it resumes in our read callback (no queue); set
+        # only for the duration of that callback: queued if the step could not run there
+        self._handoff: Any = None
         self._unflushed = 0  # bytes queued in the protocol since the last flush
         self._turn_bytes = 0  # bytes and sends since the loop last ran our flush (fairness)
         self._turn_sends = 0
@@ -288,23 +350,37 @@ class Connection(asyncio.BufferedProtocol):
 
     async def _recv_wait(self) -> Data:
         while not self._messages:
-            if self.protocol.failure_held:  # everything before the violation has been received
-                self.protocol.release_failure()
-                self._after_io()
-            if self._ended:
-                raise self._closed_exc()
-            handle = self._flush_handle
-            if handle is not None:  # about to wait: what we sent goes out now, not next turn
-                handle.cancel()
-                self._flush()
-            if self._messages is not _NO_MESSAGES:
-                self._messages = _NO_MESSAGES  # about to idle: the empty deque goes
-            waiter = self._waiter = self._loop.create_future()
+            waiter = self._wait()
             try:
                 await waiter
             finally:
                 self._waiter = None
+            message = self._handoff  # the read path resumed us with a message (see data_received)
+            if message is not None:
+                self._handoff = None
+                return message  # type: ignore[no-any-return]
         return self._pop()
+
+    def _wait(self) -> Waiter:
+        """Nothing is queued: write what we sent, and the waiter recv() awaits (raises the
+        ConnectionClosed exception once no more messages will come)."""
+        if self._ended:
+            # a held failure was reported (so we ended): everything before the violation
+            # has been received, its close frame may go
+            if self.protocol.failure_held:
+                self.protocol.release_failure()
+                self._after_io()
+            raise self._closed_exc()
+        handle = self._flush_handle
+        if handle is not None:  # about to wait: what we sent goes out now, not next turn
+            if handle is not _AFTER_STEP:
+                handle.cancel()
+            self._flush()
+        if self._messages is not _NO_MESSAGES:
+            self._messages = _NO_MESSAGES  # about to idle: the empty deque goes
+        self._turn_bytes = self._turn_sends = 0  # we yield to the loop: fairness starts again
+        waiter = self._waiter = Waiter(loop=self._loop)
+        return waiter
 
     def _pop(self) -> Data:
         """The oldest queued message; reading resumes once the queue is down to its low-water mark."""
@@ -318,15 +394,26 @@ class Connection(asyncio.BufferedProtocol):
         return self
 
     async def __anext__(self) -> Data:
-        if self._messages:
-            message = self._pop()
-            if type(message) is self._text_cls:
-                return self._deliver(message, None)
-            return message
-        try:
-            return self._deliver(await self._recv_wait(), None)
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
+        # _recv_wait written out (one coroutine less per message for a handler that waits)
+        while True:
+            if self._messages:
+                message = self._pop()
+                break
+            try:
+                waiter = self._wait()
+            except ConnectionClosedOK:
+                raise StopAsyncIteration from None
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+            message = self._handoff
+            if message is not None:
+                self._handoff = None
+                break
+        if type(message) is self._text_cls:
+            return self._deliver(message, None)
+        return message
 
     def _closed_exc(self) -> ConnectionClosed:
         if self.protocol.close_code is None and self._lost:
@@ -357,7 +444,10 @@ class Connection(asyncio.BufferedProtocol):
         if self._unflushed >= self._write_high:
             self._flush()
         elif self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush_next_turn)
+            if self._stepping:
+                self._flush_handle = _AFTER_STEP  # written when the step ends (_resume_reader)
+            else:
+                self._flush_handle = self._loop.call_soon(self._flush_next_turn)
         if self._writing_paused:
             await self._drain()
         elif self._turn_bytes >= _YIELD_BYTES or self._turn_sends >= _YIELD_SENDS:
@@ -426,6 +516,7 @@ class Connection(asyncio.BufferedProtocol):
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
         transport.set_write_buffer_limits(self._write_high, self._write_low)  # type: ignore[attr-defined]
+        self._fd = _writev_fd(transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._rview
@@ -446,8 +537,8 @@ class Connection(asyncio.BufferedProtocol):
         if not events:  # part of a frame (or of the request head): nothing happened yet
             return
         messages = self._messages
-        if messages is _NO_MESSAGES:
-            messages = self._messages = collections.deque()
+        # a recv() waits and nothing is queued: the first message is handed to it, not queued
+        hand_over = self._waiter is not None and not messages
         text_cls = self._text_cls
         binary_cls = self._binary_cls
         other = False
@@ -455,23 +546,52 @@ class Connection(asyncio.BufferedProtocol):
             for event in events:
                 kind = type(event)
                 if kind is binary_cls:
-                    messages.append(event.data)
+                    message = event.data
                 elif kind is text_cls:
-                    data = event.data  # bytes when the protocol keeps text as UTF-8: queue the event
-                    messages.append(data if type(data) is str else event)
+                    message = event.data  # bytes when the protocol keeps text as UTF-8: queue the event
+                    if type(message) is not str:
+                        message = event
                 else:
                     self._on_event(event)
                     other = True
+                    continue
+                if hand_over:
+                    self._handoff = message
+                    hand_over = False
+                else:
+                    if messages is _NO_MESSAGES:
+                        messages = self._messages = collections.deque()
+                    messages.append(message)
         except MemoryError as exc:
             self._out_of_memory(exc)
             return
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if self._max_queue is not None and len(messages) >= self._max_queue:
-            self._pause_reading(_PAUSE_QUEUE)
         if other:  # only control frames, failures and handshake results make output or deadlines
             self._after_io()
+        if self._waiter is not None:
+            self._resume_reader()
+        if self._max_queue is not None and len(self._messages) >= self._max_queue:
+            self._pause_reading(_PAUSE_QUEUE)
+
+    def _resume_reader(self) -> None:
+        """A recv() is waiting and messages came: resume its task now, inside this read callback,
+        not on the next loop pass (see ``_waiter``), as a plain protocol answers inside
+        ``data_received``; what it sends meanwhile is written when its step ends. From a task
+        (data fed by one), the step is scheduled instead, and the message handed over is queued."""
+        waiter = self._waiter
+        assert waiter is not None
+        self._stepping = True
+        try:
+            waiter.resume_now()
+        finally:
+            self._stepping = False
+        message = self._handoff
+        if message is not None:  # the step did not run: the message waits first in the queue
+            self._handoff = None
+            self._queue().appendleft(message)
+        handle = self._flush_handle
+        if handle is not None:
+            handle.cancel()
+            self._flush()
 
     def eof_received(self) -> bool:
         # The peer will send nothing more: let the transport close; connection_lost reports
@@ -489,8 +609,8 @@ class Connection(asyncio.BufferedProtocol):
                 handle.cancel()
         self._timer = self._abort_handle = self._flush_handle = None
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            waiter.resume_soon()
         self._wake_drain_waiters()
         error = self._closed_exc()
         for ping_waiter in self._ping_waiters.values():
@@ -594,8 +714,8 @@ class Connection(asyncio.BufferedProtocol):
                 self._on_event(event)
         self._ended = True
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            waiter.resume_soon()
         self._after_io()
 
     def _flush_next_turn(self) -> None:
@@ -617,7 +737,7 @@ class Connection(asyncio.BufferedProtocol):
                 if len(out) == 1:
                     transport.write(out[0])
                 else:
-                    _writelines(transport, out)
+                    _writelines(transport, out, self._fd)
             except MemoryError as exc:  # the transport could not buffer what the socket did not take
                 self._out_of_memory(exc, drop=True)
 
@@ -660,8 +780,8 @@ class Connection(asyncio.BufferedProtocol):
         for event in protocol.events():
             self._on_event(event)
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            waiter.resume_soon()
         self._after_io()
 
     def _close_transport(self) -> None:
@@ -684,6 +804,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         failure = protocol.failure
         self._lingering = True
+        self._fd = -1  # from now on only the transport writes (it refuses anything after write_eof)
         self._receive = self._discard
         self._read_paused = 0
         transport.resume_reading()
