@@ -682,7 +682,7 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 self.logger.info("connection from %s failed (%s): %d %s", self.remote_address,
                                  event.cause.value, event.code, event.reason)
-            if self.protocol.failure_held and not self._messages:
+            if self.protocol.failure_held and not self._messages and self._handoff is None:
                 self.protocol.release_failure()  # nothing left to deliver first
             return
         if isinstance(event, HandshakeFailed):
