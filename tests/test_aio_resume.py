@@ -211,3 +211,30 @@ def test_large_frames_arrive_intact_whatever_the_socket_takes(kind, size):
         peer.close()
 
     run(main(), timeout=60)
+
+
+def test_waiter_resolved_like_any_future_wakes_its_task(kind):
+    """Code that treats recv()'s waiter as the asyncio.Future it is (set_result, cancel) still
+    wakes the waiting task, on the next loop pass."""
+    from wsfast.asyncio._waiter import Waiter
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for resolve in ("set_result", "resume_soon", "cancel", "set_exception"):
+            waiter = Waiter(loop=loop)
+            task = asyncio.create_task(asyncio.wait_for(waiter, 5))
+            await asyncio.sleep(0)
+            if resolve == "set_result":
+                waiter.set_result(7)
+            elif resolve == "set_exception":
+                waiter.set_exception(KeyError("k"))
+            else:
+                getattr(waiter, resolve)()
+            outcome = await asyncio.gather(task, return_exceptions=True)
+            assert {"set_result": [7], "resume_soon": [None]}.get(resolve, outcome) == outcome
+            if resolve == "cancel":
+                assert isinstance(outcome[0], asyncio.CancelledError)
+            if resolve == "set_exception":
+                assert isinstance(outcome[0], KeyError)
+
+    run(main())

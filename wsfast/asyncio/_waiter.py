@@ -27,6 +27,8 @@ from typing import Any, Callable, Optional, Tuple
 
 __all__ = ["Waiter"]
 
+_set_result = asyncio.Future.set_result
+
 
 class Waiter(asyncio.Future):  # type: ignore[type-arg]
     """A future resolved with None by :meth:`resume_now` (the task steps in place) or
@@ -47,6 +49,15 @@ class Waiter(asyncio.Future):  # type: ignore[type-arg]
             return 1 + super().remove_done_callback(fn)
         return super().remove_done_callback(fn)
 
+    def set_result(self, result: Any) -> None:
+        """As for any future: the waiting task resumes on the next loop pass."""
+        super().set_result(result)
+        self._schedule()
+
+    def set_exception(self, exception: Any) -> None:
+        super().set_exception(exception)
+        self._schedule()
+
     def cancel(self, msg: Any = None) -> bool:
         if not super().cancel(msg=msg):
             return False
@@ -57,7 +68,6 @@ class Waiter(asyncio.Future):  # type: ignore[type-arg]
         """Resolve it; the waiting task resumes on the next loop pass (``set_result``)."""
         if not self.done():
             self.set_result(None)
-            self._schedule()
 
     def resume_now(self) -> bool:
         """Resolve it and run the waiting task's next step before returning.
@@ -67,7 +77,7 @@ class Waiter(asyncio.Future):  # type: ignore[type-arg]
         """
         if self.done():
             return False
-        self.set_result(None)
+        _set_result(self, None)  # the future's own: the wake-up is ours to run
         wakeup = self._wakeup
         if wakeup is None:
             return False
