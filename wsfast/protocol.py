@@ -267,6 +267,12 @@ def _event_types(impl: types.SimpleNamespace) -> Tuple[Tuple[Any, Any], Tuple[An
     return found[1], found[2]
 
 
+def _parse_kept_head(parser_cls: Any, head: bytes) -> Any:
+    """A request or response head kept as its bytes once the connection opened, parsed again
+    (it was valid when it came or went; the limits are its own size and line count)."""
+    return parser_cls(max_header_size=len(head) + 1, max_headers=head.count(b"\r\n")).feed(head)
+
+
 def _positive(name: str, value: Optional[float]) -> None:
     if value is not None and not value > 0:
         raise ValueError(f"{name} must be > 0 or None")
@@ -1141,9 +1147,7 @@ class ServerProtocol(Protocol):
         """The request head (``.path``, ``.headers``), once received."""
         request = self._request
         if request is None and self._request_head is not None:
-            head = self._request_head
-            parser = RequestParser(max_header_size=len(head) + 1, max_headers=head.count(b"\r\n"))
-            request = self._request = parser.feed(head)
+            request = self._request = _parse_kept_head(RequestParser, self._request_head)
             self._request_head = None
         return request
 
@@ -1157,9 +1161,7 @@ class ServerProtocol(Protocol):
         """The response we sent (the 101, or the HTTP answer that refused the request)."""
         response = self._response
         if response is None and self._response_head is not None:
-            head = self._response_head
-            parser = ResponseParser(max_header_size=len(head) + 1, max_headers=head.count(b"\r\n"))
-            response = self._response = parser.feed(head)
+            response = self._response = _parse_kept_head(ResponseParser, self._response_head)
             self._response_head = None
         return response
 
