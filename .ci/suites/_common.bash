@@ -23,6 +23,21 @@ shared_dir() {  # the shared/ folder beside the clone (CI) or beside the main ch
   return 1
 }
 
+# own_loopback CMD...: run CMD in a network namespace of its own that holds only a loopback
+# interface, where one can be made (root, unshare); else run it as is. For suites whose tests pick
+# a "free" port by binding port 0 and closing it, then bind it again later (uvicorn's
+# unused_tcp_port): with two suites running at once, a client socket of the other suite can take
+# that ephemeral port in between ("address already in use"). In its own namespace a suite has the
+# whole port space to itself. Only the test command runs there: installs need the registries.
+own_loopback() {
+  if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 \
+      && unshare --net true 2>/dev/null; then
+    unshare --net sh -c 'ip link set lo up && exec "$@"' own_loopback "$@"
+  else
+    "$@"
+  fi
+}
+
 suite_venv() {
   WORK=$ROOT/.ci/work/$1
   rm -rf "$WORK"

@@ -8,6 +8,8 @@
 # -n 2. Runs: asyncio loop with every HTTP protocol (h11, httptools, zttp); uvloop with httptools
 # (uvicorn[standard]); then uvicorn's own classes once, as the control. tests/benchmarks (CodSpeed
 # benchmarks of uvicorn's own classes, on a fake event loop) takes no ws_protocol_cls: not collected.
+# pytest runs in a network namespace of its own (own_loopback, _common.bash): uvicorn's tests pick
+# ports by binding port 0 and closing it, which races with the suite running beside it.
 source "$(dirname "$0")/_common.bash"  # suite_venv: .ci/work/NAME/venv with wsfast from the working tree
 VERSION=0.55.0  # the newest release: its suite has the denial-response and shutdown tests 0.54.0 lacks
 suite_venv uvicorn
@@ -33,7 +35,7 @@ run() {  # label, environment..., then pytest arguments after "--"
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
   set +e
-  env "${envs[@]}" WSFAST_SUITE_COUNTS="$WORK/$label.counts" \
+  own_loopback env "${envs[@]}" WSFAST_SUITE_COUNTS="$WORK/$label.counts" \
     python -m pytest -p uvicorn_plugin -p no:cacheprovider -n 2 tests --ignore=tests/benchmarks "$@" >"$log" 2>&1
   rc=$?
   set -e
