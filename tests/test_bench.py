@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import types
 
 import pytest
@@ -91,6 +92,38 @@ def test_raw_client_against_a_real_server(kind):
     assert set(memory._probe(kind, 30, False)()) == {"rss"}
 
 
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning needs Linux and two CPUs")
+def test_server_probes_pin_both_ends_and_give_the_cpus_back(monkeypatch):
+    """Saturated probes run the server and the client on two CPUs, one in flight on one; the
+    client thread's own affinity is what it was afterwards; WSFAST_BENCH_PIN=0 turns it off."""
+    from wsfast.bench import server
+
+    cpus = sorted(os.sched_getaffinity(0))
+    assert server.placement("saturated") == (cpus[1], cpus[0])
+    assert server.placement("in flight") == (cpus[0], cpus[0])
+    mine = os.sched_getaffinity(0)
+    target = server._Target("asyncio")
+    seen = []
+    try:
+        theirs = os.sched_getaffinity(target.server.proc.pid)
+        real_stats = target.server.stats
+
+        def stats(command: str = "stats"):
+            seen.append((os.sched_getaffinity(0), os.sched_getaffinity(target.server.proc.pid)))
+            return real_stats(command)
+
+        monkeypatch.setattr(target.server, "stats", stats)
+        server._probe(target, "saturated", b"x" * 64, 20)()
+        server._probe(target, "in flight", b"x" * 64, 20)()
+        assert seen[0] == ({cpus[0]}, {cpus[1]}) and seen[2] == ({cpus[0]}, {cpus[0]})
+        assert os.sched_getaffinity(0) == mine
+        assert os.sched_getaffinity(target.server.proc.pid) == theirs
+    finally:
+        target.close()
+    monkeypatch.setenv("WSFAST_BENCH_PIN", "0")
+    assert server.placement("saturated") is None
 
 def test_broadcast_bench_times_only_calls_that_reach_every_connection():
     """The broadcast section's timed call is refused when it did not write the frame to every

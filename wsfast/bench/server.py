@@ -17,6 +17,16 @@ message is shown too (throughput = size / wall). Every cell is the median of
 the repeats, taken round-robin over the servers so that load from the rest of
 the machine falls on all of them alike.
 
+Where the machine lets us (Linux, two CPUs or more; ``WSFAST_BENCH_PIN=0`` turns it
+off), each probe pins the server and the client: on two different CPUs for the
+saturated patterns (both are busy all the time), on the same CPU for one in
+flight (each waits while the other works). Left to the scheduler, one in flight
+landed on one CPU in some runs and on two in others, and a wake-up across CPUs
+costs ~35 us of the server's CPU time on a small VM (interrupts, idle exits)
+against ~7 us for the whole echo: the same server measured 7 us or 44 us per
+message from one run to the next, and the ratios to the floor meant nothing.
+On one CPU what is left is the server's own work per message.
+
 ``asyncio`` is the floor: a plain ``asyncio.Protocol`` that echoes bytes
 with no WebSocket at all (the event loop and the kernel alone). Every echo is
 compared byte for byte with what is expected once before timing starts.
@@ -31,6 +41,7 @@ import socket
 import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from wsfast._env import env_flag
 from wsfast.bench import Case, peer
 from wsfast.bench._raw_client import client_frames, open_socket, ping_pong, saturate, server_frames
 from wsfast.bench.echo import _Server
@@ -90,9 +101,47 @@ class _Target:
         self.server.stop()
 
 
+def placement(pattern: str) -> Optional[Tuple[int, int]]:
+    """(server CPU, client CPU) for a pattern's probes, or None to leave it to the scheduler
+    (see the module doc)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    if "WSFAST_BENCH_PIN" in os.environ and not env_flag("WSFAST_BENCH_PIN"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    if pattern == "saturated":
+        return cpus[1], cpus[0]
+    return cpus[0], cpus[0]
+
+
+@contextlib.contextmanager
+def _pinned(server_pid: int, where: Optional[Tuple[int, int]]) -> Iterator[None]:
+    """Run the block with the server process and this (client) thread on the CPUs given."""
+    if where is None:
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    try:
+        theirs = os.sched_getaffinity(server_pid)
+        os.sched_setaffinity(server_pid, {where[0]})
+    except OSError:  # the server is gone: let the probe report it
+        yield
+        return
+    os.sched_setaffinity(0, {where[1]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(server_pid, theirs)
+
+
 def _probe(target: _Target, pattern: str, payload: bytes, count: int) -> Callable[[], Dict[str, float]]:
     """A probe for one cell: run ``count`` messages, return CPU / wall / sys ns per message."""
     sock = target.sock(pattern)
+    where = placement(pattern)
     if pattern == "saturated":
         stream = client_frames(payload, count)
         expect = len(target.echo_of(stream, payload, count))
@@ -107,11 +156,12 @@ def _probe(target: _Target, pattern: str, payload: bytes, count: int) -> Callabl
             ping_pong(sock, frame, echo_size, count)
 
     def probe() -> Dict[str, float]:
-        before = target.server.stats()
-        t0 = time.perf_counter_ns()
-        run()
-        wall = time.perf_counter_ns() - t0
-        after = target.server.stats()
+        with _pinned(target.server.proc.pid, where):
+            before = target.server.stats()
+            t0 = time.perf_counter_ns()
+            run()
+            wall = time.perf_counter_ns() - t0
+            after = target.server.stats()
         user = after["user"] - before["user"]
         system = after["sys"] - before["sys"]
         return {"cpu": (user + system) * 1e9 / count, "sys": system * 1e9 / count, "wall": wall / count}

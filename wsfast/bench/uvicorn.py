@@ -9,7 +9,8 @@ their size, so the server bounds the rate. Each cell is the median of the
 repeats, taken round-robin over the three servers: the server process's CPU
 time (user + sys, from its own getrusage) per message, and the wall time per
 message (its inverse is messages/s; on a shared machine it follows the load).
-Every echo is compared byte for byte once before timing.
+Every echo is compared byte for byte once before timing. Server and client run on two
+different CPUs where the machine allows it (``server.placement``, ``WSFAST_BENCH_PIN``).
 
 Targets: wsfast's CPU per message at most 1/2.5 of websockets-sansio's
 (uvicorn's default class) at 64 B, at most 1/1.5 at 64 KiB.
