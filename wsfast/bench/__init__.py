@@ -525,9 +525,10 @@ def run(selected: Sequence[str] = (), quick: bool = False, json_path: Optional[s
     print(f"wsfast {machine.get('wsfast')} bench: implementation={machine.get('wsfast_implementation')}, "
           f"mask kernel={machine.get('mask_kernel')}, Python {machine['python']}, {machine.get('cpu', '?')} "
           f"x{machine['cpus']}", file=out)
-    print(f"best of {settings.repeats} runs of >= {settings.min_time_ns / 1e6:g} ms per cell, time per call "
-          f"(includes ~{loop_ns:.1f} ns loop overhead); 'a vs b' = how many times faster a is than b",
-          file=out)
+    print(f"timed cells: best of {settings.repeats} runs of >= {settings.min_time_ns / 1e6:g} ms, "
+          f"time per call (includes ~{loop_ns:.1f} ns loop overhead); probe rows (a server's CPU "
+          f"time per message, memory per connection): the median of their samples, taken "
+          f"round-robin over the columns; 'a vs b' = how many times faster a is than b", file=out)
     results = []
     start = time.perf_counter()
     for name in selected or list(sections):
