@@ -5,7 +5,8 @@ Each input is either raw bytes or text built from code points the input picks
 placed at an offset the input picks inside a larger buffer (a memoryview
 slice), so the SIMD loads see every alignment and every tail. Every decoder
 (portable, AVX2, CPython's) must give the codec's own result: the same str,
-or a UnicodeDecodeError at the same place for the same reason. Under the
+or a UnicodeDecodeError at the same place for the same reason; every
+validation kernel must say valid exactly when the codec decodes it. Under the
 sanitizer build (FUZZ_TARGET=fuzz_utf8_decode fuzz/build_sanitized.sh) any
 read or write outside the buffers aborts. Texts are drawn and outcomes compared by the
 decoding tests' own helpers (tests/utf8_helpers.py).
@@ -31,6 +32,7 @@ with atheris.instrument_imports(include=["wsfast"]):
 from utf8_helpers import POOLS, decode_outcome, expected_outcome, same  # noqa: E402
 
 DECODERS = [*_utf8_c._decoders(), "cpython"]
+VALIDATORS = _utf8_c._kernels()
 
 
 def make(fdp: atheris.FuzzedDataProvider) -> bytes:
@@ -56,6 +58,10 @@ def test_one_input(raw: bytes) -> None:
             same(decode_outcome(lambda d, name=decoder: _utf8_c._decode_with(name, d), view), expected)
         except AssertionError as exc:
             raise AssertionError(f"{decoder} on {data!r:.200}: {exc}") from None
+    valid = isinstance(expected, str)  # the codec decoded it (else: its error)
+    for kernel in VALIDATORS:  # the validators see the same alignments (they realign long inputs)
+        if _utf8_c._validate_with(kernel, view) is not valid:
+            raise AssertionError(f"validator {kernel} on {data!r:.200}: not {valid}")
     for module in (_utf8_c, _utf8_py):
         try:
             same(decode_outcome(module.decode_utf8, data), expected)

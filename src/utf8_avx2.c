@@ -5,8 +5,11 @@
  * every byte pair with three nibble lookups (vpshufb), checks that 3- and
  * 4-byte leads get their 2nd/3rd continuation bytes, and remembers whether
  * it ends inside a sequence. The last partial block is copied into a
- * zero-padded buffer, so nothing outside [buf, buf+n) is read.
+ * zero-padded buffer, so nothing outside [buf, buf+n) is read. A long input
+ * goes on from the first 32-byte boundary after its first block, so that
+ * every later load is aligned.
  */
+#include <stdint.h>
 #include <string.h>
 #include "wsf_cpu.h"
 #include "utf8.h"
@@ -43,10 +46,26 @@ static inline __m256i check(const tables *t, __m256i cur, __m256i prev) {
     return _mm256_xor_si256(_mm256_and_si256(must23, t->high_bit), special);
 }
 
+/* one 64-byte block: an all-ASCII block only checks that the previous one did not end inside a
+ * sequence; any other is classified byte pair by byte pair */
+WSF_TARGET_AVX2
+static inline void block(const tables *t, __m256i a, __m256i b, __m256i *err, __m256i *prev,
+                         __m256i *prev_incomplete) {
+    if (_mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0) {
+        *err = _mm256_or_si256(*err, *prev_incomplete);
+        *prev_incomplete = _mm256_setzero_si256();
+    } else {
+        *err = _mm256_or_si256(*err, check(t, a, *prev));
+        *err = _mm256_or_si256(*err, check(t, b, a));
+        *prev_incomplete = _mm256_subs_epu8(b, t->inc_max);
+    }
+    *prev = b;
+}
+
 WSF_TARGET_AVX2
 int wsf_utf8_avx2(const unsigned char *s, size_t n) {
     tables t;
-    __m256i err = _mm256_setzero_si256(), prev = err, prev_incomplete = err, a, b;
+    __m256i err = _mm256_setzero_si256(), prev = err, prev_incomplete = err;
     size_t i = 0;
     if (n < 16) return wsf_utf8_scalar(s, n);   /* one cheap word check beats the setup */
     t.t_prev_high = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)prev_high));
@@ -57,29 +76,24 @@ int wsf_utf8_avx2(const unsigned char *s, size_t n) {
     t.fourth = _mm256_set1_epi8((char)(0xF0 - 0x80));
     t.high_bit = _mm256_set1_epi8((char)0x80);
     t.inc_max = _mm256_loadu_si256((const __m256i *)incomplete_max);
-    for (;;) {
-        if (i + 64 <= n) {
-            a = _mm256_loadu_si256((const __m256i *)(s + i));
-            b = _mm256_loadu_si256((const __m256i *)(s + i + 32));
-        } else if (i < n) {     /* the last partial block, zero-padded */
-            unsigned char tail[64];
-            memset(tail, 0, sizeof tail);
-            memcpy(tail, s + i, n - i);
-            a = _mm256_loadu_si256((const __m256i *)tail);
-            b = _mm256_loadu_si256((const __m256i *)(tail + 32));
-        } else {
-            break;
-        }
-        i += 64;
-        if (_mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0) {
-            err = _mm256_or_si256(err, prev_incomplete);
-            prev_incomplete = _mm256_setzero_si256();
-        } else {
-            err = _mm256_or_si256(err, check(&t, a, prev));
-            err = _mm256_or_si256(err, check(&t, b, a));
-            prev_incomplete = _mm256_subs_epu8(b, t.inc_max);
-        }
-        prev = b;
+    if (n >= WSF_UTF8_ALIGN_MIN && ((uintptr_t)s & 31) != 0) {
+        /* the first block where it is, then on from the 32-byte boundary inside it (the bytes
+         * between are checked twice, which changes nothing): every later load is aligned */
+        block(&t, _mm256_loadu_si256((const __m256i *)s), _mm256_loadu_si256((const __m256i *)(s + 32)),
+              &err, &prev, &prev_incomplete);
+        i = 64 - ((uintptr_t)s & 31);
+        prev = _mm256_loadu_si256((const __m256i *)(s + i - 32));
+        prev_incomplete = _mm256_subs_epu8(prev, t.inc_max);
+    }
+    for (; i + 64 <= n; i += 64)
+        block(&t, _mm256_loadu_si256((const __m256i *)(s + i)), _mm256_loadu_si256((const __m256i *)(s + i + 32)),
+              &err, &prev, &prev_incomplete);
+    if (i < n) {     /* the last partial block, zero-padded */
+        unsigned char tail[64];
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, s + i, n - i);
+        block(&t, _mm256_loadu_si256((const __m256i *)tail), _mm256_loadu_si256((const __m256i *)(tail + 32)),
+              &err, &prev, &prev_incomplete);
     }
     err = _mm256_or_si256(err, prev_incomplete);
     return _mm256_testz_si256(err, err);

@@ -1,8 +1,11 @@
 /* AVX-512BW UTF-8 validation: the Keiser & Lemire lookup algorithm on 64-byte
  * vectors. All-ASCII stretches are skipped 128 bytes per step; the partial
  * last block is a masked (fault-free) load, so short strings take one load
- * and nothing outside [buf, buf+n) is read.
+ * and nothing outside [buf, buf+n) is read. A long input goes on from the
+ * 64-byte boundary inside its second block, so that every later load is
+ * aligned.
  */
+#include <stdint.h>
 #include "wsf_cpu.h"
 #include "utf8.h"
 #if defined(WSF_X86_64)
@@ -55,6 +58,18 @@ int wsf_utf8_avx512(const unsigned char *s, size_t n) {
     /* 0xFF everywhere but the last three bytes: EF, DF, BF */
     t.inc_max = _mm512_mask_blend_epi8((__mmask64)0xE000000000000000ULL, _mm512_set1_epi8((char)0xFF),
                                        _mm512_set_epi64((long long)0xBFDFEF0000000000ULL, 0, 0, 0, 0, 0, 0, 0));
+    if (n >= WSF_UTF8_ALIGN_MIN && ((uintptr_t)s & 63) != 0) {
+        /* the first two blocks where they are, then on from the 64-byte boundary inside the
+         * second (the bytes between are checked twice, which changes nothing): every later load
+         * is aligned */
+        __m512i b = _mm512_loadu_si512((const void *)(s + 64));
+        a = _mm512_loadu_si512((const void *)s);
+        if (_mm512_movepi8_mask(_mm512_or_si512(a, b)) != 0)  /* else ASCII: nothing to check */
+            err = _mm512_or_si512(check(&t, a, prev), check(&t, b, a));  /* prev: zeros, the start */
+        i = 128 - ((uintptr_t)s & 63);
+        prev = _mm512_loadu_si512((const void *)(s + i - 64));
+        prev_incomplete = _mm512_subs_epu8(prev, t.inc_max);
+    }
     for (;;) {
         if (i + 64 <= n) {
             a = _mm512_loadu_si512((const void *)(s + i));

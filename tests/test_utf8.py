@@ -277,6 +277,37 @@ def test_kernel_vectors_around_the_middle(kernel):
                     assert _utf8_c._validate_with(kernel, text) is expected, (fill, total, shift, data)
 
 
+# sequences that end a valid text, break it, or leave it unfinished when cut short
+_AT_ALIGNMENT = [enc(0x7F), enc(0x80), enc(0x7FF), enc(0xFFFF), enc(0x10000), enc(0x10FFFF),
+                 b"\x80", b"\xc0\x80", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc3",
+                 b"\xe2\x82", b"\xf0\x9f\x98", b"\xff"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_vectors_at_every_address_alignment(kernel):
+    """Long inputs go on from the first vector-aligned address after their first block (the
+    bytes in between checked twice): at every address modulo 64, a sequence at each place
+    around the first blocks and that boundary is judged as the codec judges it."""
+    import ctypes
+
+    size = 300
+    buffer = bytearray(size + 128)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    for address in range(64):
+        start = (-base) % 64 + address
+        restart = 128 - address if address else 128  # where the AVX-512 kernel goes on aligned
+        places = {0, 1, 31, 32, 33, 62, 63, 64, 65, 126, 127, 128, 129}
+        avx2_restart = 64 - address % 32  # where the AVX2 kernel goes on aligned
+        places |= set(range(restart - 4, restart + 3)) | set(range(avx2_restart - 4, avx2_restart + 3))
+        for fill in (b"a", "中".encode()):
+            for seq in _AT_ALIGNMENT:
+                for place in sorted(p for p in places if 0 <= p <= size - len(seq)):
+                    text = _fill(fill, place) + seq + _fill(fill, size - place - len(seq))
+                    buffer[start:start + size] = text
+                    view = memoryview(buffer)[start:start + size]
+                    expected = codec_valid(text)
+                    assert _utf8_c._validate_with(kernel, view) is expected, (address, fill, seq, place)
+
 @pytest.mark.slow
 def test_kernels_every_byte_pair(c_impl):
     """All 65536 byte pairs, alone and before two continuations, around vector boundaries."""
