@@ -50,7 +50,9 @@ def make(fdp: atheris.FuzzedDataProvider) -> bytes:
 def test_one_input(raw: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(raw)
     offset = fdp.ConsumeIntInRange(0, 63)
-    data = make(fdp)
+    # repeated, so that short fuzz inputs still reach the kernels' long-input paths (>= 256 bytes)
+    times = fdp.ConsumeIntInRange(1, 40)
+    data = (make(fdp) * times)[:16384]
     expected = expected_outcome(data)
     view = memoryview(b"\xfe" * offset + data + b"\xfe" * 3)[offset:offset + len(data)]
     for decoder in DECODERS:
