@@ -295,7 +295,7 @@ def test_kernel_vectors_at_every_address_alignment(kernel):
     base = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
     for address in range(64):
         start = (-base) % 64 + address
-        restart = 128 - address if address else 128  # where the AVX-512 kernel goes on aligned
+        restart = 128 - address  # where the AVX-512 kernel goes on aligned
         places = {0, 1, 31, 32, 33, 62, 63, 64, 65, 126, 127, 128, 129}
         avx2_restart = 64 - address % 32  # where the AVX2 kernel goes on aligned
         places |= set(range(restart - 4, restart + 3)) | set(range(avx2_restart - 4, avx2_restart + 3))
@@ -307,6 +307,7 @@ def test_kernel_vectors_at_every_address_alignment(kernel):
                     view = memoryview(buffer)[start:start + size]
                     expected = codec_valid(text)
                     assert _utf8_c._validate_with(kernel, view) is expected, (address, fill, seq, place)
+
 
 @pytest.mark.slow
 def test_kernels_every_byte_pair(c_impl):
