@@ -25,6 +25,7 @@ PARTS: Dict[str, Tuple[str, ...]] = {
     "frames": ("FrameParser", "encode_frame", "encode_message", "Compressor",
                "TextMessage", "BinaryMessage", "Ping", "Pong", "Close"),
     "stream": ("FrameReader",),
+    "listen": ("ListenerPath",),
 }
 
 _cache: Dict[str, types.SimpleNamespace] = {}

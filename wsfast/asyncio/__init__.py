@@ -22,6 +22,7 @@ from ..http11 import Request, Response
 from .broadcast import broadcast
 from .client import ClientConnection, connect
 from .connection import Connection
+from .listener import Listener
 from .server import Server, ServerConnection, serve
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "broadcast",
     "Server",
     "Connection",
+    "Listener",
     "ServerConnection",
     "ClientConnection",
     "ConnectionClosed",

@@ -58,6 +58,7 @@ from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClos
 from ..http11 import Request, Response
 from ..protocol import ConnectionFailed, HandshakeFailed, Protocol, State
 from ._waiter import Waiter
+from .listener import Listener
 
 __all__ = ["Connection", "Data", "WriteLimit", "READ_BUFFER_SIZE"]
 
@@ -213,7 +214,7 @@ class Connection(asyncio.BufferedProtocol):
         "_fd", "_waiter", "_read_paused", "_writing_paused", "_drain_waiters", "_flush_handle", "_stepping",
         "_handoff", "_unflushed", "_turn_bytes", "_turn_sends", "_write_mark", "_timer", "_timer_when",
         "_abort_handle", "_lingering", "_ping_waiters", "_closed", "_lost", "_ended", "remote_address",
-        "local_address",
+        "local_address", "_listener", "_listener_path",
         "__dict__", "__weakref__",
     )
 
@@ -269,6 +270,10 @@ class Connection(asyncio.BufferedProtocol):
         self._ended = False  # no more messages will come (close received, failure, or EOF)
         self.remote_address: Any = None
         self.local_address: Any = None
+        # callbacks instead of recv() (see listener.py): set once the connection is open, with the
+        # read and send path that calls them (a ListenerPath)
+        self._listener: Optional[Listener] = None
+        self._listener_path: Any = None
 
     # ------------------------------------------------------------------ public properties
 
@@ -433,11 +438,48 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             await self._closing_transport()
+        self._queue_message(message)
+        if self._writing_paused:
+            await self._drain()
+        elif self._turn_bytes >= _YIELD_BYTES or self._turn_sends >= _YIELD_SENDS:
+            self._turn_bytes = self._turn_sends = 0
+            await asyncio.sleep(0)  # let the other connections have a turn
+
+    def send_now(self, message: Data) -> None:
+        """Send one message without waiting: str as text, bytes-like as binary.
+
+        For listeners (see :mod:`wsfast.asyncio.listener`) and other code that
+        cannot await: what is sent inside a read callback goes out in one write
+        when the callback ends, otherwise on the next loop turn. It never
+        waits for the peer to read: the transport buffers what the socket does
+        not take (reading pauses meanwhile, see ``write_limit``); use
+        ``await send()`` to wait. Raises ConnectionClosed once the connection
+        is closing or closed (or the transport is gone), TypeError for
+        anything else than str or a bytes-like object.
+        """
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self._send_refused()
+        self._queue_message(message)
+
+    def _send_refused(self) -> None:
+        """send_now() on a transport that is closing or gone: raise ConnectionClosed."""
+        if self.protocol.state is _OPEN and not self.protocol.failure_held:
+            raise ConnectionClosedError(CloseCode.ABNORMAL_CLOSURE, "the transport is closing",
+                                        FailureCause.EOF)
+        raise self._closed_exc()
+
+    def _queue_message(self, message: Data) -> None:
+        """Have the protocol frame ``message`` and schedule the write (both send()s)."""
         if type(message) is str:
             self.protocol.send_text(message)
         else:
             self.protocol.send_binary(message)
-        size = len(message)
+        self._schedule_flush(len(message))
+
+    def _schedule_flush(self, size: int) -> None:
+        """``size`` bytes were queued in the protocol: write them now if the buffer is full, at the
+        end of the step or read callback we are in, or on the next loop turn."""
         self._unflushed += size
         self._turn_bytes += size
         self._turn_sends += 1
@@ -445,14 +487,9 @@ class Connection(asyncio.BufferedProtocol):
             self._flush()
         elif self._flush_handle is None:
             if self._stepping:
-                self._flush_handle = _AFTER_STEP  # written when the step ends (_resume_reader)
+                self._flush_handle = _AFTER_STEP  # written when the step or callback ends
             else:
                 self._flush_handle = self._loop.call_soon(self._flush_next_turn)
-        if self._writing_paused:
-            await self._drain()
-        elif self._turn_bytes >= _YIELD_BYTES or self._turn_sends >= _YIELD_SENDS:
-            self._turn_bytes = self._turn_sends = 0
-            await asyncio.sleep(0)  # let the other connections have a turn
 
     async def _closing_transport(self) -> None:
         """The transport is closing or gone: yield (connection_lost may be queued) and raise."""
@@ -593,6 +630,54 @@ class Connection(asyncio.BufferedProtocol):
             handle.cancel()
             self._flush()
 
+    def _listener_failed(self) -> None:
+        self.logger.error("listener on_message failed", exc_info=True)
+        self.start_close(CloseCode.INTERNAL_ERROR, "")
+
+    def _open_listener(self, listener: Listener) -> bool:
+        """The connection is open: from now on messages go to ``listener``. False (the connection
+        is closing with 1011) when its ``on_open`` raised."""
+        self._listener = listener
+        protocol = self.protocol
+        path = self._listener_path = _impl.load(protocol.implementation).ListenerPath(
+            self, self._rview, self._receive, listener.on_message, protocol.message_types,
+            protocol.send_text, protocol.send_binary, self.transport, self._write_high)
+        # the transport and the application call the path's methods straight (instance attributes
+        # shadow the class's methods): no method of this class runs per message
+        attributes = self.__dict__
+        attributes["get_buffer"] = path.get_buffer
+        attributes["buffer_updated"] = path.buffer_updated
+        attributes["data_received"] = path.data_received
+        attributes["send_now"] = path.send_now
+        self._stepping = True
+        try:
+            listener.on_open(self)
+        except Exception:
+            self.logger.error("listener on_open failed", exc_info=True)
+            self.start_close(CloseCode.INTERNAL_ERROR, "")
+            return False
+        finally:
+            self._stepping = False
+        return True
+
+    def _leave_listener_path(self) -> None:
+        """Reads and sends go through this class's methods again (the connection is ending)."""
+        if self._listener_path is not None:
+            self._listener_path = None
+            for name in ("get_buffer", "buffer_updated", "data_received", "send_now"):
+                self.__dict__.pop(name, None)
+
+    def _close_listener(self) -> None:
+        self._leave_listener_path()
+        listener = self._listener
+        if listener is None:
+            return
+        self._listener = None
+        try:
+            listener.on_close(self)
+        except Exception:
+            self.logger.error("listener on_close failed", exc_info=True)
+
     def eof_received(self) -> bool:
         # The peer will send nothing more: let the transport close; connection_lost reports
         # what happened (1006 if its close frame never came).
@@ -621,6 +706,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
         self.logger.debug("connection closed: %s %s", self.protocol.close_code, self.protocol.close_reason)
+        self._close_listener()
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -656,6 +742,10 @@ class Connection(asyncio.BufferedProtocol):
 
     def _dispatch(self, events: List[Any]) -> None:
         """Events the protocol produced outside a read (frames that came with the handshake)."""
+        if self._listener_path is not None:
+            if events:
+                self._listener_path.deliver(events)
+            return
         text_cls, binary_cls = self._text_cls, self._binary_cls
         for event in events:
             if type(event) is text_cls or type(event) is binary_cls:
@@ -804,6 +894,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         failure = protocol.failure
         self._lingering = True
+        self._leave_listener_path()  # what still comes is discarded (below)
         self._fd = -1  # from now on only the transport writes (it refuses anything after write_eof)
         self._receive = self._discard
         self._read_paused = 0

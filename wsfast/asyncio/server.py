@@ -26,7 +26,7 @@ import inspect
 import logging
 import socket
 import ssl as ssl_module
-from typing import Any, Awaitable, Callable, Generator, List, Optional, Sequence, Set, Union
+from typing import Any, Awaitable, Callable, Generator, List, Optional, Sequence, Set, Type, Union, cast
 
 from .. import _defaults
 from ..enums import CloseCode
@@ -38,11 +38,13 @@ from ..http11 import MAX_HEADER_SIZE, Request, Response
 from ..protocol import Implementation, ServerProtocol, State
 from ..sockopts import configure_transport, keepalive_timing, validate_user_timeout
 from .connection import _PAUSE_HANDSHAKE, READ_BUFFER_SIZE, Connection, WriteLimit
+from .listener import Listener
 from .tls import TLSListener
 
 __all__ = ["serve", "Server", "ServerConnection"]
 
-Handler = Callable[["ServerConnection"], Awaitable[Any]]
+# a coroutine function run once per connection, or a Listener subclass (one instance per connection)
+Handler = Union[Callable[["ServerConnection"], Awaitable[Any]], Type[Listener]]
 ProcessRequest = Callable[["ServerConnection", Request], Any]
 
 
@@ -123,6 +125,9 @@ class ServerConnection(Connection):
                 self._open_timer.cancel()
                 self._open_timer = None
             self.logger.debug("connection open from %s: %s", self.remote_address, request.path)
+            if server.listener is not None and not self._open_listener(server.listener()):
+                self._after_io()
+                return True
             # frames the client sent early were parsed when the 101 went out
             self._dispatch(protocol.events())
         self._after_io()
@@ -136,8 +141,11 @@ class ServerConnection(Connection):
             if not await self._answer(request):
                 return
             del request  # the protocol keeps it compactly (a handler that runs for hours holds this frame)
+            if server.listener is not None:
+                await self.wait_closed()  # the listener's callbacks run in the read path
+                return
             try:
-                await server.handler(self)
+                await cast(Callable[["ServerConnection"], Awaitable[Any]], server.handler)(self)
             except ConnectionClosed:
                 self.logger.debug("handler exited: the connection closed")
             except asyncio.CancelledError:
@@ -203,6 +211,9 @@ class Server:
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise TypeError(f"ssl= takes an ssl.SSLContext on the server, not {type(ssl).__name__}")
         self.handler = handler
+        # a Listener subclass instead of a coroutine function: callbacks (see listener.py)
+        self.listener: Optional[Type[Listener]] = (
+            handler if isinstance(handler, type) and issubclass(handler, Listener) else None)
         self.max_message_size = max_message_size
         self.max_queue = max_queue
         self.write_limit = write_limit
@@ -345,6 +356,12 @@ class Server:
 class serve:  # noqa: N801 - used as a function, like websockets' serve
     """``await serve(handler, host, port, **options)`` -> :class:`Server`, or
     ``async with serve(...) as server:`` (closed gracefully on exit).
+
+    ``handler`` is a coroutine function, run once per connection with the
+    :class:`ServerConnection`, or a :class:`~wsfast.asyncio.Listener`
+    subclass: one instance per connection, whose ``on_message`` is called
+    inside the read callback (no task wake-up per message; see
+    :mod:`wsfast.asyncio.listener`).
 
     Options (defaults as in websockets): ``max_message_size`` (1 MiB; None: no
     limit; bigger → 1009), ``max_queue`` (messages buffered before reading

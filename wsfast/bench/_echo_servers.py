@@ -70,11 +70,27 @@ def wsfast_deflates() -> bool:
 
 
 async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None], deflate: bool) -> None:
-    from wsfast.asyncio import serve
-
     async def echo(ws: Any) -> None:
         async for message in ws:
             await ws.send(message)
+
+    await _serve_wsfast(echo, port, ready, stop, deflate)
+
+
+async def _wsfast_listener(port: int, ready: Callable[[int], None], stop: Awaitable[None],
+                           deflate: bool) -> None:
+    from wsfast.asyncio import Listener
+
+    class Echo(Listener):
+        def on_message(self, ws: Any, message: Any) -> None:
+            ws.send_now(message)
+
+    await _serve_wsfast(Echo, port, ready, stop, deflate)
+
+
+async def _serve_wsfast(handler: Any, port: int, ready: Callable[[int], None], stop: Awaitable[None],
+                        deflate: bool) -> None:
+    from wsfast.asyncio import serve
 
     options: Dict[str, Any] = {}
     if wsfast_deflates():
@@ -89,7 +105,7 @@ async def _wsfast(port: int, ready: Callable[[int], None], stop: Awaitable[None]
     # keepalive off, unless WSFAST_BENCH_PING_INTERVAL (seconds) asks for it (the idle-memory rows:
     # a compressor idle for a whole ping interval is freed at the ping)
     interval = float(os.environ.get("WSFAST_BENCH_PING_INTERVAL") or 0) or None
-    async with serve(echo, "127.0.0.1", port, max_message_size=MAX_SIZE, ping_interval=interval,
+    async with serve(handler, "127.0.0.1", port, max_message_size=MAX_SIZE, ping_interval=interval,
                      ping_timeout=None, **options) as server:
         ready(server.sockets[0].getsockname()[1])
         await stop
@@ -248,6 +264,7 @@ SERVERS: Dict[str, Callable[..., Awaitable[None]]] = {
     "asyncio": _asyncio,
     "tornado": _tornado,
     "wsfast": _wsfast,
+    "wsfast-listener": _wsfast_listener,
     "websockets": _websockets,
     "aiohttp": _aiohttp,
     "picows": _picows,

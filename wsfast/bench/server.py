@@ -49,7 +49,8 @@ from wsfast.bench.echo import _Server
 TITLE = "Echo servers: server CPU (user+sys) per message, raw-socket client (median)"
 ORDER = 55
 
-SERVERS = ["asyncio", "wsfast", "picows", "websockets", "aiohttp"]
+# "wsfast" runs a handler coroutine (async for / await send), "wsfast-listener" a Listener (callbacks)
+SERVERS = ["asyncio", "wsfast", "wsfast-listener", "picows", "websockets", "aiohttp"]
 # (row name, message size, pattern, messages per sample, in quick mode)
 PATTERNS = [
     ("saturated 64 B", 64, "saturated", 50_000, 10_000),
@@ -63,6 +64,8 @@ QUICK_METRICS = METRICS[:2]
 RATIOS = [
     ("wsfast", "asyncio", "wsfast vs floor"),
     ("wsfast", "picows", "wsfast vs picows"),
+    ("wsfast-listener", "asyncio", "listener vs floor"),
+    ("wsfast-listener", "picows", "listener vs picows"),
     ("wsfast", "websockets", "vs websockets"),
     ("wsfast", "aiohttp", "vs aiohttp"),
 ]
@@ -190,7 +193,8 @@ def cases(quick: bool) -> Iterator[Case]:
     atexit.register(cleanup)
     try:
         for kind in SERVERS:
-            module = {"asyncio": "asyncio", "wsfast": "wsfast.asyncio"}.get(kind, kind)
+            module = {"asyncio": "asyncio", "wsfast": "wsfast.asyncio",
+                      "wsfast-listener": "wsfast.asyncio"}.get(kind, kind)
             if peer(module, label=kind) is None:
                 continue
             try:
