@@ -50,7 +50,7 @@ EXTENSIONS = [
     ("wsfast._utf8_c", "_utf8_c.pyx", ["src/wsf_cpu.c"] + UTF8_C, False),
     ("wsfast._frames_c", "_frames_c.pyx", MASK_C + UTF8_C + DEFLATE_C, True),
     ("wsfast._stream_c", "_stream_c.pyx", MASK_C, False),
-    ("wsfast._listen_c", "_listen_c.pyx", [], False),
+    ("wsfast._datapath_c", "_datapath_c.pyx", [], False),
 ]
 
 

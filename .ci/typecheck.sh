@@ -16,7 +16,7 @@ else
 fi
 "$py" -m pip install -q "mypy==2.4.1"
 "$py" -m mypy --strict wsfast
-"$py" -m mypy.stubtest wsfast._frames_c wsfast._mask_c wsfast._utf8_c wsfast._stream_c wsfast._listen_c \
+"$py" -m mypy.stubtest wsfast._frames_c wsfast._mask_c wsfast._utf8_c wsfast._stream_c wsfast._datapath_c \
   --allowlist .ci/stubtest-allowlist.txt
 # what a user's type checker sees of the public hot path (assert_type: no Any)
 "$py" -m mypy --strict tests/typing/public_api.py

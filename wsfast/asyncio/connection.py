@@ -48,9 +48,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import sys
-from typing import Any, AsyncIterator, Deque, Dict, List, Optional, Tuple, Union
+from asyncio import selector_events
+from typing import Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from .. import _defaults, _impl
 from ..enums import CloseCode, FailureCause
@@ -96,6 +98,19 @@ class _AfterStep:
 _AFTER_STEP: Any = _AfterStep()
 
 
+_SELECTOR_SOCKET = getattr(selector_events, "_SelectorSocketTransport", None)
+
+
+def _socket_fd(transport: Any) -> int:
+    """The socket of asyncio's plain TCP transport (-1 for any other: TLS, uvloop, pipes...), for
+    the writes we make on it ourselves when the transport has nothing buffered (the <3.12 writev
+    below, and a listener's answers: wsfast._datapath_c)."""
+    if _SELECTOR_SOCKET is None or type(transport) is not _SELECTOR_SOCKET:
+        return -1
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else int(sock.fileno())
+
+
 if sys.version_info >= (3, 12):
 
     def _writelines(transport: Any, pieces: List[bytes], fd: int) -> None:
@@ -107,18 +122,13 @@ if sys.version_info >= (3, 12):
 
 else:
     import os
-    from asyncio import selector_events
 
     _JOINING_WRITELINES = asyncio.WriteTransport.writelines
-    _SELECTOR_SOCKET = getattr(selector_events, "_SelectorSocketTransport", None)
 
     def _writev_fd(transport: Any) -> int:
-        """The socket of asyncio's plain TCP transport (-1 for any other: TLS, uvloop, pipes...):
-        a large frame's header and payload go out in one writev on it (see _writelines)."""
-        if _SELECTOR_SOCKET is None or type(transport) is not _SELECTOR_SOCKET or not hasattr(os, "writev"):
-            return -1
-        sock = transport.get_extra_info("socket")
-        return -1 if sock is None else sock.fileno()
+        """The socket of asyncio's plain TCP transport (-1 for any other): a large frame's header
+        and payload go out in one writev on it (see _writelines)."""
+        return _socket_fd(transport) if hasattr(os, "writev") else -1
 
     def _writelines(transport: Any, pieces: List[bytes], fd: int) -> None:
         """Before 3.12, asyncio's own transports' writelines() joins everything into one new bytes
@@ -209,7 +219,8 @@ class Connection(asyncio.BufferedProtocol):
     # broadcast() reads on thousands of cold connections sits in the object itself
     # (``__dict__`` stays available, empty until used, for subclasses and attributes set from outside)
     __slots__ = (
-        "protocol", "_receive", "_data_to_send", "_text_cls", "_binary_cls", "_decode_utf8", "_max_queue",
+        "protocol", "_receive", "_data_to_send", "_send_text", "_send_binary", "_text_cls", "_binary_cls",
+        "_decode_utf8", "_max_queue",
         "_low_water", "_write_high", "_write_low", "logger", "_loop", "transport", "_rview", "_messages",
         "_fd", "_waiter", "_read_paused", "_writing_paused", "_drain_waiters", "_flush_handle", "_stepping",
         "_handoff", "_unflushed", "_turn_bytes", "_turn_sends", "_write_mark", "_timer", "_timer_when",
@@ -230,10 +241,15 @@ class Connection(asyncio.BufferedProtocol):
         if max_queue is not None and max_queue < 1:
             raise ValueError("max_queue must be >= 1 or None")
         self.protocol = protocol
-        self._receive = protocol.receive
-        self._data_to_send = protocol.data_to_send
+        impl = _impl.load(protocol.implementation)
+        # the protocol's receive / send / data_to_send, through the implementation's data path
+        # (wsfast._datapath_c runs an open connection's common case without the interpreter)
+        self._receive: Callable[[Any], List[Any]] = functools.partial(impl.receive, protocol)
+        self._data_to_send: Callable[[], List[bytes]] = functools.partial(impl.data_to_send, protocol)
+        self._send_text: Callable[[str], None] = functools.partial(impl.send_text, protocol)
+        self._send_binary: Callable[[Any], None] = functools.partial(impl.send_binary, protocol)
         self._text_cls, self._binary_cls = protocol.message_types
-        self._decode_utf8 = _impl.load(protocol.implementation).decode_utf8
+        self._decode_utf8 = impl.decode_utf8
         self._max_queue = max_queue
         self._low_water = 0 if max_queue is None else max_queue // 4
         self._write_high, self._write_low = write_limits(write_limit)
@@ -438,7 +454,11 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             await self._closing_transport()
-        self._queue_message(message)
+        if type(message) is str:
+            self._send_text(message)
+        else:
+            self._send_binary(message)
+        self._schedule_flush(len(message))
         if self._writing_paused:
             await self._drain()
         elif self._turn_bytes >= _YIELD_BYTES or self._turn_sends >= _YIELD_SENDS:
@@ -460,7 +480,11 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             self._send_refused()
-        self._queue_message(message)
+        if type(message) is str:
+            self._send_text(message)
+        else:
+            self._send_binary(message)
+        self._schedule_flush(len(message))
 
     def _send_refused(self) -> None:
         """send_now() on a transport that is closing or gone: raise ConnectionClosed."""
@@ -469,17 +493,9 @@ class Connection(asyncio.BufferedProtocol):
                                         FailureCause.EOF)
         raise self._closed_exc()
 
-    def _queue_message(self, message: Data) -> None:
-        """Have the protocol frame ``message`` and schedule the write (both send()s)."""
-        if type(message) is str:
-            self.protocol.send_text(message)
-        else:
-            self.protocol.send_binary(message)
-        self._schedule_flush(len(message))
-
     def _schedule_flush(self, size: int) -> None:
-        """``size`` bytes were queued in the protocol: write them now if the buffer is full, at the
-        end of the step or read callback we are in, or on the next loop turn."""
+        """``size`` bytes were queued in the protocol (a send): write them now if the buffer is
+        full, at the end of the step or read callback we are in, or on the next loop turn."""
         self._unflushed += size
         self._turn_bytes += size
         self._turn_sends += 1
@@ -640,8 +656,8 @@ class Connection(asyncio.BufferedProtocol):
         self._listener = listener
         protocol = self.protocol
         path = self._listener_path = _impl.load(protocol.implementation).ListenerPath(
-            self, self._rview, self._receive, listener.on_message, protocol.message_types,
-            protocol.send_text, protocol.send_binary, self.transport, self._write_high)
+            self, protocol, self._rview, listener.on_message, self.transport, self._write_high,
+            _socket_fd(self.transport))
         # the transport and the application call the path's methods straight (instance attributes
         # shadow the class's methods): no method of this class runs per message
         attributes = self.__dict__
@@ -823,13 +839,19 @@ class Connection(asyncio.BufferedProtocol):
             assert transport is not None
             if transport.is_closing():
                 return  # the peer is gone: connection_lost is on its way
-            try:
-                if len(out) == 1:
-                    transport.write(out[0])
-                else:
-                    _writelines(transport, out, self._fd)
-            except MemoryError as exc:  # the transport could not buffer what the socket did not take
-                self._out_of_memory(exc, drop=True)
+            self._write(out)
+
+    def _write(self, out: List[bytes]) -> None:
+        """Write pieces the protocol queued to the transport (open, not closing)."""
+        transport = self.transport
+        assert transport is not None
+        try:
+            if len(out) == 1:
+                transport.write(out[0])
+            else:
+                _writelines(transport, out, self._fd)
+        except MemoryError as exc:  # the transport could not buffer what the socket did not take
+            self._out_of_memory(exc, drop=True)
 
     def _after_io(self) -> None:
         """Write what the protocol queued, close the transport when it says so, and keep the

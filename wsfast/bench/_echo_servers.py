@@ -329,6 +329,10 @@ def _answer(command: str) -> Dict[str, Any]:
 
 async def _main(kind: str, port: int, deflate: bool) -> None:
     loop = asyncio.get_running_loop()
+    if os.environ.get("WSFAST_BENCH_TRANSPORT") == "aiofastnet":
+        import aiofastnet
+
+        aiofastnet.patch_loop(loop)  # create_server() makes aiofastnet's compiled transports
     stop = loop.create_future()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
