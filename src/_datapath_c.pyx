@@ -31,7 +31,7 @@ cimport cython
 
 from wsfast.exceptions import InvalidState, ProtocolError
 
-__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send"]
+__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send", "sort_events"]
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -42,6 +42,7 @@ cdef extern from "Python.h":
 cdef extern from "wsf_send.h":
     long wsf_send(int fd, const char *data, size_t n) nogil
 
+from collections import deque
 from types import MemberDescriptorType
 
 
@@ -205,6 +206,34 @@ def send_binary(protocol, data):
 def data_to_send(protocol):
     """``protocol.data_to_send()``."""
     return _data_to_send(protocol)
+
+
+def sort_events(list events, messages, text_cls, binary_cls, bint hand_over):
+    """A batch sorted for the asyncio connection's message queue: (handed, messages, others)."""
+    cdef object handed = None
+    cdef list others = None
+    cdef object kind, message
+    for event in events:
+        kind = type(event)
+        if kind is binary_cls:
+            message = event.data
+        elif kind is text_cls:
+            message = event.data
+            if type(message) is not str:
+                message = event
+        else:
+            if others is None:
+                others = []
+            others.append(event)
+            continue
+        if hand_over:
+            handed = message
+            hand_over = False
+        else:
+            if messages is None:
+                messages = deque()
+            messages.append(message)
+    return handed, messages, others
 
 
 @cython.auto_pickle(False)  # glue between live objects: nothing to pickle

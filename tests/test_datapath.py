@@ -214,3 +214,44 @@ def test_compiled_frames_are_the_encoders_bytes(size, kind):
         outs.append(b"".join(dp.data_to_send(world.me)))
     assert outs[0] == outs[1]
     assert len(outs[0]) == size + (2 if size < 126 else 4)
+
+
+@pytest.mark.parametrize("parser", ["c", "python"])
+def test_sort_events_twins_agree(parser):
+    """The asyncio connection's batch sorting: the same (handed, queue, others) from both twins
+    for random batches of text (str, or bytes kept as UTF-8), binary and other events."""
+    import collections
+
+    impl = load_impl(parser)
+    text_cls, binary_cls = impl.TextMessage, impl.BinaryMessage
+    compiled, pure = load_impl("c"), load_impl("python")
+    world = World(compiled, impl, "server", False, False)
+    pieces = [
+        lambda rng: world.peer.send_binary(b"b%d" % rng.randrange(99)),
+        lambda rng: world.peer.send_text("t%d" % rng.randrange(99)),
+        lambda rng: world.peer.ping(b"p%d" % rng.randrange(10**6)),
+        lambda rng: world.peer.pong(b"q"),
+    ]
+    for seed in range(200):
+        rng = random.Random(seed)
+        world.me.decode_text = rng.random() < 0.7
+        for _ in range(rng.randrange(6)):
+            rng.choice(pieces)(rng)
+        events = world.me.receive(world.peer.bytes_to_send())
+        world.me.data_to_send()  # our pongs
+        if rng.random() < 0.2:
+            events.append(ConnectionFailed(1002, "test", None))  # type: ignore[arg-type]
+        queued = rng.choice([None, ["old"]])
+        hand_over = rng.random() < 0.5
+        results = []
+        for dp in (compiled, pure):
+            messages = None if queued is None else collections.deque(queued)
+            handed, queue, others = dp.sort_events(list(events), messages, text_cls, binary_cls, hand_over)
+            results.append((handed, None if queue is None else list(queue), others,
+                            queue is messages if messages is not None else None))
+        assert results[0] == results[1], seed
+        handed, queue, others, same = results[1]
+        data = [e if type(e) is text_cls and type(e.data) is not str else e.data
+                for e in events if type(e) in (text_cls, binary_cls)]
+        assert ([handed] if hand_over and data else []) + (queue or [])[len(queued or []):] == data
+        assert others == ([e for e in events if type(e) not in (text_cls, binary_cls)] or None)

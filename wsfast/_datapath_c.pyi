@@ -1,13 +1,15 @@
-from typing import Any, Callable, List
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from typing_extensions import final
 
-__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send"]
+__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send", "sort_events"]
 
 def receive(protocol: Any, data: Any) -> List[Any]: ...
 def send_text(protocol: Any, data: str) -> None: ...
 def send_binary(protocol: Any, data: Any) -> None: ...
 def data_to_send(protocol: Any) -> List[bytes]: ...
+def sort_events(events: List[Any], messages: Optional[Deque[Any]], text_cls: Any, binary_cls: Any,
+                hand_over: bool) -> Tuple[Any, Optional[Deque[Any]], Optional[List[Any]]]: ...
 @final
 class ListenerPath:
     def __init__(self, conn: Any, protocol: Any, view: memoryview, on_message: Callable[[Any, Any], None],

@@ -3,6 +3,8 @@
 Two things live here, each with a compiled twin in ``wsfast._datapath_c``
 (same names, same behaviour, tested side by side):
 
+- ``sort_events``: a batch of events sorted for the asyncio connection's
+  message queue (a loop over every message of a read).
 - ``receive`` / ``send_text`` / ``send_binary`` / ``data_to_send``: the
   sans-I/O protocol's own methods, called with the protocol as the first
   argument. Here they *are* the protocol's methods (:class:`wsfast.protocol.
@@ -24,11 +26,12 @@ Two things live here, each with a compiled twin in ``wsfast._datapath_c``
 
 from __future__ import annotations
 
-from typing import Any, Callable, List
+import collections
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from .exceptions import InvalidState
 
-__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send"]
+__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send", "sort_events"]
 
 
 def receive(protocol: Any, data: Any) -> List[Any]:
@@ -49,6 +52,45 @@ def send_binary(protocol: Any, data: Any) -> None:
 def data_to_send(protocol: Any) -> List[bytes]:
     """``protocol.data_to_send()``."""
     return protocol.data_to_send()  # type: ignore[no-any-return]
+
+
+def sort_events(events: List[Any], messages: Optional[Deque[Any]], text_cls: Any, binary_cls: Any,
+                hand_over: bool) -> Tuple[Any, Optional[Deque[Any]], Optional[List[Any]]]:
+    """A batch of the protocol's events, sorted for the asyncio connection's message queue:
+    ``(handed, messages, others)``.
+
+    Each data message is appended to ``messages`` (a deque; None: one is made
+    when the first message needs it, and returned), in order, as what
+    ``recv()`` returns: ``data`` (str or bytes), or the TextMessage itself for
+    text the protocol kept as UTF-8 bytes. With ``hand_over`` the first one is
+    returned as ``handed`` instead (a waiting ``recv()`` takes it). Every other
+    event comes back in ``others`` (None when there is none), in order: the
+    protocol puts nothing after a close or a failure, so handling them after
+    the messages are queued changes nothing.
+    """
+    handed = None
+    others: Optional[List[Any]] = None
+    for event in events:
+        kind = type(event)
+        if kind is binary_cls:
+            message = event.data
+        elif kind is text_cls:
+            message = event.data
+            if type(message) is not str:
+                message = event
+        else:
+            if others is None:
+                others = []
+            others.append(event)
+            continue
+        if hand_over:
+            handed = message
+            hand_over = False
+        else:
+            if messages is None:
+                messages = collections.deque()
+            messages.append(message)
+    return handed, messages, others
 
 
 class ListenerPath:

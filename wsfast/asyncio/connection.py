@@ -219,8 +219,8 @@ class Connection(asyncio.BufferedProtocol):
     # broadcast() reads on thousands of cold connections sits in the object itself
     # (``__dict__`` stays available, empty until used, for subclasses and attributes set from outside)
     __slots__ = (
-        "protocol", "_receive", "_data_to_send", "_send_text", "_send_binary", "_text_cls", "_binary_cls",
-        "_decode_utf8", "_max_queue",
+        "protocol", "_receive", "_data_to_send", "_send_text", "_send_binary", "_sort_events", "_text_cls",
+        "_binary_cls", "_decode_utf8", "_max_queue",
         "_low_water", "_write_high", "_write_low", "logger", "_loop", "transport", "_rview", "_messages",
         "_fd", "_waiter", "_read_paused", "_writing_paused", "_drain_waiters", "_flush_handle", "_stepping",
         "_handoff", "_unflushed", "_turn_bytes", "_turn_sends", "_write_mark", "_timer", "_timer_when",
@@ -248,6 +248,7 @@ class Connection(asyncio.BufferedProtocol):
         self._data_to_send: Callable[[], List[bytes]] = functools.partial(impl.data_to_send, protocol)
         self._send_text: Callable[[str], None] = functools.partial(impl.send_text, protocol)
         self._send_binary: Callable[[Any], None] = functools.partial(impl.send_binary, protocol)
+        self._sort_events = impl.sort_events
         self._text_cls, self._binary_cls = protocol.message_types
         self._decode_utf8 = impl.decode_utf8
         self._max_queue = max_queue
@@ -417,8 +418,11 @@ class Connection(asyncio.BufferedProtocol):
     async def __anext__(self) -> Data:
         # _recv_wait written out (one coroutine less per message for a handler that waits)
         while True:
-            if self._messages:
-                message = self._pop()
+            messages = self._messages
+            if messages:  # _pop() written out
+                message = messages.popleft()
+                if self._read_paused and len(messages) <= self._low_water:
+                    self._queue_drained()
                 break
             try:
                 waiter = self._wait()
@@ -451,14 +455,31 @@ class Connection(asyncio.BufferedProtocol):
         transport is gone), and TypeError for anything else than str or a
         bytes-like object.
         """
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            await self._closing_transport()
+        if self._flush_handle is None:
+            # the first send since the last write: that write may have found the peer gone (the
+            # transport is then closing). Later sends of the same burst ask no more: nothing has
+            # been written since (the burst is written when it ends, or by _flush below, after
+            # which the handle is None again)
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                await self._closing_transport()
         if type(message) is str:
             self._send_text(message)
         else:
             self._send_binary(message)
-        self._schedule_flush(len(message))
+        # _schedule_flush(len(message)) written out: a handler streaming small messages pays a
+        # call per message for it
+        size = len(message)
+        self._unflushed += size
+        self._turn_bytes += size
+        self._turn_sends += 1
+        if self._unflushed >= self._write_high:
+            self._flush()
+        elif self._flush_handle is None:
+            if self._stepping:
+                self._flush_handle = _AFTER_STEP  # written when the step ends (_resume_reader)
+            else:
+                self._flush_handle = self._loop.call_soon(self._flush_next_turn)
         if self._writing_paused:
             await self._drain()
         elif self._turn_bytes >= _YIELD_BYTES or self._turn_sends >= _YIELD_SENDS:
@@ -592,33 +613,20 @@ class Connection(asyncio.BufferedProtocol):
         messages = self._messages
         # a recv() waits and nothing is queued: the first message is handed to it, not queued
         hand_over = self._waiter is not None and not messages
-        text_cls = self._text_cls
-        binary_cls = self._binary_cls
-        other = False
         try:
-            for event in events:
-                kind = type(event)
-                if kind is binary_cls:
-                    message = event.data
-                elif kind is text_cls:
-                    message = event.data  # bytes when the protocol keeps text as UTF-8: queue the event
-                    if type(message) is not str:
-                        message = event
-                else:
-                    self._on_event(event)
-                    other = True
-                    continue
-                if hand_over:
-                    self._handoff = message
-                    hand_over = False
-                else:
-                    if messages is _NO_MESSAGES:
-                        messages = self._messages = collections.deque()
-                    messages.append(message)
+            handed, queue, others = self._sort_events(
+                events, None if messages is _NO_MESSAGES else messages, self._text_cls, self._binary_cls,
+                hand_over)
         except MemoryError as exc:
             self._out_of_memory(exc)
             return
-        if other:  # only control frames, failures and handshake results make output or deadlines
+        if queue is not None:
+            self._messages = queue
+        if handed is not None:
+            self._handoff = handed
+        if others is not None:  # only control frames, failures and handshake results make output
+            for event in others:
+                self._on_event(event)
             self._after_io()
         if self._waiter is not None:
             self._resume_reader()
