@@ -228,7 +228,7 @@ def test_sort_events_twins_agree(parser):
     world = World(compiled, impl, "server", False, False)
     pieces = [
         lambda rng: world.peer.send_binary(b"b%d" % rng.randrange(99)),
-        lambda rng: world.peer.send_text("t%d" % rng.randrange(99)),
+        lambda rng: world.peer.send_text(f"t{rng.randrange(99)}"),
         lambda rng: world.peer.ping(b"p%d" % rng.randrange(10**6)),
         lambda rng: world.peer.pong(b"q"),
     ]

@@ -438,7 +438,7 @@ class Connection(asyncio.BufferedProtocol):
                 break
         if type(message) is self._text_cls:
             return self._deliver(message, None)
-        return message
+        return message  # type: ignore[no-any-return]
 
     def _closed_exc(self) -> ConnectionClosed:
         if self.protocol.close_code is None and self._lost:
