@@ -1,7 +1,8 @@
 """Compiled twin of wsfast/_datapath_py.py (the readable reference; same names, same behaviour).
 
-``receive`` / ``send_text`` / ``send_binary`` / ``data_to_send`` run the
-common case of an open connection in C, reading the protocol's own slots:
+``DataPath``'s ``receive`` / ``send_text`` / ``send_binary`` /
+``data_to_send`` run the common case of an open connection in C, reading the
+protocol's own slots:
 
 - ``receive``: the protocol's ``receive`` as written in wsfast/protocol.py
   for an open connection (parse; a batch without control frames is handed
@@ -31,7 +32,7 @@ cimport cython
 
 from wsfast.exceptions import InvalidState, ProtocolError
 
-__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send", "sort_events"]
+__all__ = ["DataPath", "ListenerPath", "sort_events"]
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -188,24 +189,27 @@ cdef inline list _data_to_send(object p):
     return out
 
 
-def receive(protocol, data):
-    """``protocol.receive(data)``."""
-    return _receive(protocol, data)
+@cython.auto_pickle(False)  # a view of a live protocol: nothing to pickle
+cdef class DataPath:
+    """One protocol's data path (see the reference's docstring)."""
+    cdef object _protocol
 
+    def __init__(self, protocol):
+        self._protocol = protocol
 
-def send_text(protocol, data):
-    """``protocol.send_text(data)`` (one final frame)."""
-    _send_text(protocol, data)
+    def receive(self, data):
+        return _receive(self._protocol, data)
 
+    def send_text(self, data):
+        """One final text frame."""
+        _send_text(self._protocol, data)
 
-def send_binary(protocol, data):
-    """``protocol.send_binary(data)`` (one final frame)."""
-    _send_binary(protocol, data)
+    def send_binary(self, data):
+        """One final binary frame."""
+        _send_binary(self._protocol, data)
 
-
-def data_to_send(protocol):
-    """``protocol.data_to_send()``."""
-    return _data_to_send(protocol)
+    def data_to_send(self):
+        return _data_to_send(self._protocol)
 
 
 def sort_events(list events, messages, text_cls, binary_cls, bint hand_over):

@@ -424,3 +424,25 @@ def test_listener_path_calls_in_detail():
     assert _drive("python", **_CASES["outside a read"]) == [
         ("send_text", "t"), ("schedule_flush", 1), ("send_binary", b"bb"), ("schedule_flush", 2),
         ("send_binary", b"ccc"), ("schedule_flush", 3)]
+
+
+@pytest.mark.parametrize("kind", IMPLEMENTATIONS)
+def test_both_server_shapes_on_aiofastnet_transports(kind):
+    """aiofastnet (picows' transports) patched into the loop: wsfast's server, a listener and a
+    handler coroutine, and its client run on its compiled transports unchanged."""
+    aiofastnet = pytest.importorskip("aiofastnet")
+    from _aio_util import echo_handler
+
+    async def main():
+        aiofastnet.patch_loop(asyncio.get_running_loop())
+        for handler in (Echo, echo_handler):
+            async with wsfast_server(handler, impl=kind) as (server, url), \
+                    connect(url, **client_options(kind)) as ws:
+                assert "aiofastnet" in type(ws.transport).__module__
+                assert "aiofastnet" in type(next(iter(server.connections)).transport).__module__
+                for message in ("héllo", binary_of(100_000), text_of(1 << 20), b""):
+                    await ws.send(message)
+                    assert await ws.recv() == message
+            assert ws.close_code == CloseCode.NORMAL
+
+    run(main())

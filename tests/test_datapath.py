@@ -1,7 +1,7 @@
 """The data path's twins (wsfast._datapath_c / _datapath_py) on real protocols, side by side.
 
-``receive`` / ``send_text`` / ``send_binary`` / ``data_to_send`` take a protocol
-as their first argument: the pure twin calls the protocol's own methods (the
+``DataPath(protocol)``'s ``receive`` / ``send_text`` / ``send_binary`` /
+``data_to_send``: the pure twin calls the protocol's own methods (the
 reference), the compiled one runs an open connection's common case in C and
 hands the rest to those methods. Here two identical worlds — our protocol and a
 peer, opened by a real handshake — run the same random script, one through each
@@ -61,6 +61,7 @@ class World:
         client.receive_data(server.bytes_to_send())
         client.events()
         self.me, self.peer = (server, client) if side == "server" else (client, server)
+        self.datapath = dp.DataPath(self.me)
         self.decoder = ServerProtocol(impl=impl) if side == "client" else None
 
     def wire_of_me(self, pieces: List[bytes]) -> Any:
@@ -76,7 +77,7 @@ class World:
 
 
 def _step(world: World, rng: random.Random, log: List[Any]) -> None:
-    me, peer, dp = world.me, world.peer, world.dp
+    me, peer, dp = world.me, world.peer, world.datapath
     op = rng.choice(["peer_data", "peer_data", "peer_data", "peer_control", "peer_fragments", "raw",
                      "send", "send", "send", "send_fragment", "close", "flush", "eof", "split_read"])
     log.append(op)
@@ -116,7 +117,7 @@ def _step(world: World, rng: random.Random, log: List[Any]) -> None:
         for a, b in zip([0] + cuts, cuts + [len(wire)]):
             view = memoryview(bytearray(wire))[a:b]
             try:
-                log.append([_summary(e) for e in dp.receive(me, view)])
+                log.append([_summary(e) for e in dp.receive(view)])
             except Exception as exc:
                 log.append(_error(exc))
     elif op == "send":
@@ -126,7 +127,7 @@ def _step(world: World, rng: random.Random, log: List[Any]) -> None:
             memoryview(b"m" * size), 12345, "€" * (size // 3)])
         send = dp.send_text if isinstance(data, str) or rng.random() < 0.1 else dp.send_binary
         try:
-            send(me, data)
+            send(data)
             log.append(("sent", type(data).__name__, len(data) if hasattr(data, "__len__") else None))
         except Exception as exc:
             log.append(_error(exc))
@@ -146,7 +147,7 @@ def _step(world: World, rng: random.Random, log: List[Any]) -> None:
             log.append(_error(exc))
     elif op == "eof" and rng.random() < 0.2:
         me.receive_eof()
-    log.append(world.wire_of_me(dp.data_to_send(me)))
+    log.append(world.wire_of_me(dp.data_to_send()))
     log.append([_summary(e) for e in me.events()])
     log.append((me.state, me.close_code, me.close_reason, me.failure_held,
                 None if me.failure is None else _summary(me.failure)))
@@ -210,8 +211,8 @@ def test_compiled_frames_are_the_encoders_bytes(size, kind):
             data: Any = "é" * (size // 2) + "x" * (size % 2)
         else:
             data = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
-        (dp.send_text if kind == "text" else dp.send_binary)(world.me, data)
-        outs.append(b"".join(dp.data_to_send(world.me)))
+        (world.datapath.send_text if kind == "text" else world.datapath.send_binary)(data)
+        outs.append(b"".join(world.datapath.data_to_send()))
     assert outs[0] == outs[1]
     assert len(outs[0]) == size + (2 if size < 126 else 4)
 

@@ -5,9 +5,8 @@ Two things live here, each with a compiled twin in ``wsfast._datapath_c``
 
 - ``sort_events``: a batch of events sorted for the asyncio connection's
   message queue (a loop over every message of a read).
-- ``receive`` / ``send_text`` / ``send_binary`` / ``data_to_send``: the
-  sans-I/O protocol's own methods, called with the protocol as the first
-  argument. Here they *are* the protocol's methods (:class:`wsfast.protocol.
+- :class:`DataPath`: one protocol's ``receive`` / ``send_text`` /
+  ``send_binary`` / ``data_to_send``. Here they *are* the protocol's methods (:class:`wsfast.protocol.
   Protocol` is the one home of every protocol decision); the compiled twins
   run the common case of an open connection (a batch of data messages in, a
   small unfragmented, uncompressed frame out) in C and hand every other case
@@ -31,27 +30,31 @@ from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from .exceptions import InvalidState
 
-__all__ = ["ListenerPath", "receive", "send_text", "send_binary", "data_to_send", "sort_events"]
+__all__ = ["DataPath", "ListenerPath", "sort_events"]
 
 
-def receive(protocol: Any, data: Any) -> List[Any]:
-    """``protocol.receive(data)``."""
-    return protocol.receive(data)  # type: ignore[no-any-return]
+class DataPath:
+    """One protocol's data path: its ``receive``, ``send_text``, ``send_binary`` and
+    ``data_to_send`` (here they are the protocol's own methods, called through this object)."""
 
+    __slots__ = ("_protocol",)
 
-def send_text(protocol: Any, data: str) -> None:
-    """``protocol.send_text(data)`` (one final frame)."""
-    protocol.send_text(data)
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
 
+    def receive(self, data: Any) -> List[Any]:
+        return self._protocol.receive(data)  # type: ignore[no-any-return]
 
-def send_binary(protocol: Any, data: Any) -> None:
-    """``protocol.send_binary(data)`` (one final frame)."""
-    protocol.send_binary(data)
+    def send_text(self, data: str) -> None:
+        """One final text frame."""
+        self._protocol.send_text(data)
 
+    def send_binary(self, data: Any) -> None:
+        """One final binary frame."""
+        self._protocol.send_binary(data)
 
-def data_to_send(protocol: Any) -> List[bytes]:
-    """``protocol.data_to_send()``."""
-    return protocol.data_to_send()  # type: ignore[no-any-return]
+    def data_to_send(self) -> List[bytes]:
+        return self._protocol.data_to_send()  # type: ignore[no-any-return]
 
 
 def sort_events(events: List[Any], messages: Optional[Deque[Any]], text_cls: Any, binary_cls: Any,

@@ -25,7 +25,7 @@ PARTS: Dict[str, Tuple[str, ...]] = {
     "frames": ("FrameParser", "encode_frame", "encode_message", "Compressor",
                "TextMessage", "BinaryMessage", "Ping", "Pong", "Close"),
     "stream": ("FrameReader",),
-    "datapath": ("ListenerPath", "receive", "send_text", "send_binary", "data_to_send", "sort_events"),
+    "datapath": ("DataPath", "ListenerPath", "sort_events"),
 }
 
 _cache: Dict[str, types.SimpleNamespace] = {}

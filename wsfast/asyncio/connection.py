@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
 import sys
 from asyncio import selector_events
@@ -219,7 +218,7 @@ class Connection(asyncio.BufferedProtocol):
     # broadcast() reads on thousands of cold connections sits in the object itself
     # (``__dict__`` stays available, empty until used, for subclasses and attributes set from outside)
     __slots__ = (
-        "protocol", "_receive", "_data_to_send", "_send_text", "_send_binary", "_sort_events", "_text_cls",
+        "protocol", "_receive", "_data_to_send", "_datapath", "_sort_events", "_text_cls",
         "_binary_cls", "_decode_utf8", "_max_queue",
         "_low_water", "_write_high", "_write_low", "logger", "_loop", "transport", "_rview", "_messages",
         "_fd", "_waiter", "_read_paused", "_writing_paused", "_drain_waiters", "_flush_handle", "_stepping",
@@ -244,10 +243,9 @@ class Connection(asyncio.BufferedProtocol):
         impl = _impl.load(protocol.implementation)
         # the protocol's receive / send / data_to_send, through the implementation's data path
         # (wsfast._datapath_c runs an open connection's common case without the interpreter)
-        self._receive: Callable[[Any], List[Any]] = functools.partial(impl.receive, protocol)
-        self._data_to_send: Callable[[], List[bytes]] = functools.partial(impl.data_to_send, protocol)
-        self._send_text: Callable[[str], None] = functools.partial(impl.send_text, protocol)
-        self._send_binary: Callable[[Any], None] = functools.partial(impl.send_binary, protocol)
+        self._datapath = datapath = impl.DataPath(protocol)
+        self._receive: Callable[[Any], List[Any]] = datapath.receive
+        self._data_to_send: Callable[[], List[bytes]] = datapath.data_to_send
         self._sort_events = impl.sort_events
         self._text_cls, self._binary_cls = protocol.message_types
         self._decode_utf8 = impl.decode_utf8
@@ -464,9 +462,9 @@ class Connection(asyncio.BufferedProtocol):
             if transport is None or transport.is_closing():
                 await self._closing_transport()
         if type(message) is str:
-            self._send_text(message)
+            self._datapath.send_text(message)
         else:
-            self._send_binary(message)
+            self._datapath.send_binary(message)
         # _schedule_flush(len(message)) written out: a handler streaming small messages pays a
         # call per message for it
         size = len(message)
@@ -502,9 +500,9 @@ class Connection(asyncio.BufferedProtocol):
         if transport is None or transport.is_closing():
             self._send_refused()
         if type(message) is str:
-            self._send_text(message)
+            self._datapath.send_text(message)
         else:
-            self._send_binary(message)
+            self._datapath.send_binary(message)
         self._schedule_flush(len(message))
 
     def _send_refused(self) -> None:
