@@ -17,7 +17,7 @@
 #
 # Environment: PYTHON (interpreter with Cython, setuptools, atheris; default
 # python3), CC (default gcc), WSFAST_SAN_DIR (scratch dir, default
-# build/sanitized), FUZZ_TARGET (fuzz_frames, fuzz_utf8_decode or fuzz_stream), FUZZ_CORPUS
+# build/sanitized), FUZZ_TARGET (fuzz_frames, fuzz_utf8_decode, fuzz_stream or fuzz_datapath), FUZZ_CORPUS
 # (corpus dir, default $WSFAST_SAN_DIR/corpus-$FUZZ_TARGET).
 # Exit status is the fuzzer's: 0 when every run passed.
 set -euo pipefail

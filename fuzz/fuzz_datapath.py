@@ -4,8 +4,8 @@ Each input opens two identical worlds (our protocol and a peer, through a real h
 server or client, with or without permessage-deflate, failures sent at once or held back),
 then runs the same script in both, one through each twin: the input's first bytes seed the
 script's choices (tests/test_datapath.py's steps: peer messages and control frames, fragments,
-our sends of every kind and size, closing, EOF), and the rest goes to our protocol as raw
-bytes from the peer, split where the input says. Both twins must agree on every event, every
+our sends of every kind and size, closing, EOF), the rest goes to our protocol as raw
+bytes from the peer, split where the input says, and we send three more messages. Both twins must agree on every event, every
 byte sent, every error and the state after each step. Under the sanitizer build
 (FUZZ_TARGET=fuzz_datapath fuzz/build_sanitized.sh) any memory error aborts: the compiled
 twin reads the protocol's slots in place and frames small messages itself.
@@ -51,8 +51,18 @@ def _run(dp, fdp_bytes: bytes, side: str, deflate: bool, hold: bool, seed: int, 
         except Exception as exc:
             log.append(_error(exc))
         log.append(world.wire_of_me(world.datapath.data_to_send()))
-    for _ in range(3):
-        _step(world, rng, log)
+    # then only our side acts: the raw bytes may leave the parser inside a frame, and the peer's
+    # next frames (masked with fresh random keys) would then be read as that frame's payload,
+    # differently in each world
+    for message in ("after", b"y" * 5000, "z" * 100):
+        try:
+            (world.datapath.send_text if isinstance(message, str) else world.datapath.send_binary)(message)
+        except Exception as exc:
+            log.append(_error(exc))
+    log.append(world.wire_of_me(world.datapath.data_to_send()))
+    log.append([_summary(e) for e in world.me.events()])
+    me = world.me
+    log.append((me.state, me.close_code, me.close_reason, me.failure_held))
     return log
 
 
