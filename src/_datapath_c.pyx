@@ -161,11 +161,13 @@ cdef inline PyObject *_plain(object p, Py_ssize_t n) except? NULL:
 cdef inline int _send_text(object p, object data) except -1:
     cdef bytes payload
     cdef PyObject *out
+    cdef list queue
     if type(data) is str:
         payload = PyUnicode_AsUTF8String(data)
         out = _plain(p, PyBytes_GET_SIZE(payload))
         if out != NULL:
-            PyList_Append(<object>out, _frame(0x81, payload))
+            queue = <list>out  # a reference of our own: making the frame may run other code (GC)
+            PyList_Append(queue, _frame(0x81, payload))
             return 0
     p.send_text(data)
     return 0
@@ -173,10 +175,12 @@ cdef inline int _send_text(object p, object data) except -1:
 
 cdef inline int _send_binary(object p, object data) except -1:
     cdef PyObject *out
+    cdef list queue
     if type(data) is bytes:
         out = _plain(p, PyBytes_GET_SIZE(data))
         if out != NULL:
-            PyList_Append(<object>out, _frame(0x82, <bytes>data))
+            queue = <list>out  # a reference of our own (see _send_text)
+            PyList_Append(queue, _frame(0x82, <bytes>data))
             return 0
     p.send_binary(data)
     return 0

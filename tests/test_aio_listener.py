@@ -446,3 +446,27 @@ def test_both_server_shapes_on_aiofastnet_transports(kind):
             assert ws.close_code == CloseCode.NORMAL
 
     run(main())
+
+
+@pytest.mark.parametrize("kind", IMPLEMENTATIONS)
+def test_listener_over_tls(kind, tmp_path):
+    """wss://: the listener runs on the TLS transport (its answers go through the transport: the
+    direct send() is for asyncio's plain TCP transport only)."""
+    import ssl
+
+    from test_aio_api import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+
+    async def main():
+        async with wsfast_server(Echo, impl=kind, ssl=server_ctx) as (server, url):
+            async with connect(url.replace("ws://", "wss://"), **client_options(kind, ssl=client_ctx)) as ws:
+                for message in ("secure text", binary_of(200_000), b"x" * 64):
+                    await ws.send(message)
+                    assert await ws.recv() == message
+            assert ws.close_code == CloseCode.NORMAL
+
+    run(main())
