@@ -6,9 +6,10 @@ then runs the same script in both, one through each twin: the input's first byte
 script's choices (tests/test_datapath.py's steps: peer messages and control frames, fragments,
 our sends of every kind and size, closing, EOF), the rest goes to our protocol as raw
 bytes from the peer, split where the input says, and we send three more messages. Both twins
-must agree on every event, every byte sent, every error and the state after each step. Under the sanitizer build
-(FUZZ_TARGET=fuzz_datapath fuzz/build_sanitized.sh) any memory error aborts: the compiled
-twin reads the protocol's slots in place and frames small messages itself.
+must agree on every event, every byte sent, every error and the state after each step.
+Under the sanitizer build (FUZZ_TARGET=fuzz_datapath fuzz/build_sanitized.sh) any memory
+error aborts: the compiled twin reads the protocol's slots in place and frames small
+messages itself.
 
     python fuzz/fuzz_datapath.py -runs=100000          # libFuzzer flags
 """
