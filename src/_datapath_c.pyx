@@ -30,6 +30,8 @@ from libc.string cimport memcpy
 
 cimport cython
 
+from wsf_kernels cimport wsf_header_size, wsf_header_write
+
 from wsfast.exceptions import InvalidState, ProtocolError
 
 __all__ = ["DataPath", "ListenerPath", "sort_events"]
@@ -122,23 +124,11 @@ cdef inline object _receive(object p, object data):
 cdef inline bytes _frame(unsigned char b0, bytes payload):
     """An unmasked final frame: header and payload in one bytes object."""
     cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
-    cdef Py_ssize_t head = 2 if n < 126 else (4 if n < 65536 else 10)
-    cdef bytes frame = PyBytes_FromStringAndSize(NULL, head + n)
+    cdef bytes frame = PyBytes_FromStringAndSize(NULL, wsf_header_size(n) + n)
     cdef unsigned char *out = <unsigned char *>PyBytes_AS_STRING(frame)
-    cdef int i
-    out[0] = b0
-    if n < 126:
-        out[1] = <unsigned char>n
-    elif n < 65536:
-        out[1] = 126
-        out[2] = <unsigned char>(n >> 8)
-        out[3] = <unsigned char>n
-    else:
-        out[1] = 127
-        for i in range(8):
-            out[2 + i] = <unsigned char>((<unsigned long long>n) >> (56 - 8 * i))
+    out += wsf_header_write(out, b0, 0, n)
     if n:
-        memcpy(out + head, PyBytes_AS_STRING(payload), <size_t>n)
+        memcpy(out, PyBytes_AS_STRING(payload), <size_t>n)
     return frame
 
 

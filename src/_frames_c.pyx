@@ -44,7 +44,7 @@ from wsf_kernels cimport (NOGIL_THRESHOLD, WSF_Z_END, WSF_Z_ERROR, WSF_Z_NOMEM, 
                           wsf_zlib_linked,
                           wsf_zlib_version)
 from wsf_kernels cimport (WSF_HDR_E_FRAME_TOO_BIG, WSF_HDR_E_MESSAGE_TOO_BIG, WSF_HDR_E_NOT_MINIMAL, WSF_HDR_E_TOP_BIT,
-                          wsf_header_check_start)
+                          wsf_header_check_start, wsf_header_size, wsf_header_write)
 from wsf_text cimport text_decoder, utf8_to_str
 
 import os
@@ -1035,23 +1035,10 @@ cdef int _key_arg(object mask, unsigned char *key) except -1:
 cdef bytes _frame(int op, const unsigned char *src, Py_ssize_t n, bint fin, object mask, bint rsv1):
     cdef unsigned char key[4]
     cdef int masked = _key_arg(mask, key)
-    cdef Py_ssize_t hl = 2 if n < 126 else (4 if n < 65536 else 10)
+    cdef Py_ssize_t hl = wsf_header_size(n)
     cdef bytes out = PyBytes_FromStringAndSize(NULL, hl + (4 if masked else 0) + n)
     cdef unsigned char *p = <unsigned char *>PyBytes_AS_STRING(out)
-    cdef int i
-    p[0] = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | op
-    p[1] = 0x80 if masked else 0
-    if n < 126:
-        p[1] |= <unsigned char>n
-    elif n < 65536:
-        p[1] |= 126
-        p[2] = <unsigned char>(n >> 8)
-        p[3] = <unsigned char>n
-    else:
-        p[1] |= 127
-        for i in range(8):
-            p[2 + i] = <unsigned char>((<unsigned long long>n) >> (56 - 8 * i))
-    p += hl
+    p += wsf_header_write(p, (0x80 if fin else 0) | (0x40 if rsv1 else 0) | op, masked, n)
     if masked:
         memcpy(p, key, 4)
         _unmask(p + 4, src, n, key, 0)

@@ -10,6 +10,9 @@
  * wsfast._twin_helpers.header_error words it). FrameReader uses the whole
  * function; FrameParser, whose size rules differ (a compressed message is
  * limited by what it inflates to), uses wsf_header_check_start().
+ *
+ * The other way, wsf_header_size() and wsf_header_write() lay out the header
+ * of a frame we send (the minimal length encoding), for every encoder.
  */
 #ifndef WSF_HEADER_H
 #define WSF_HEADER_H
@@ -107,6 +110,34 @@ static inline int wsf_header_parse(const unsigned char *p, size_t avail, int in_
         return hl + 4;
     }
     h->masked = 0;
+    return hl;
+}
+
+/* The length of the header of a frame with an n-byte payload, without the mask key: 2, 4 or 10. */
+static inline size_t wsf_header_size(uint64_t n)
+{
+    return n < 126 ? 2 : (n < 65536 ? 4 : 10);
+}
+
+/* Write the header of a frame with an n-byte payload at p (wsf_header_size(n) bytes, the mask
+ * key not included): b0 as given, the MASK bit when masked, the minimal length encoding.
+ * Returns the number of bytes written. */
+static inline size_t wsf_header_write(unsigned char *p, unsigned char b0, int masked, uint64_t n)
+{
+    size_t hl = wsf_header_size(n);
+    int i;
+    p[0] = b0;
+    p[1] = masked ? 0x80 : 0;
+    if (hl == 2) {
+        p[1] |= (unsigned char)n;
+    } else if (hl == 4) {
+        p[1] |= 126;
+        p[2] = (unsigned char)(n >> 8);
+        p[3] = (unsigned char)n;
+    } else {
+        p[1] |= 127;
+        for (i = 0; i < 8; i++) p[2 + i] = (unsigned char)(n >> (56 - 8 * i));
+    }
     return hl;
 }
 

@@ -108,3 +108,5 @@ cdef extern from "wsf_header.h":
     int wsf_header_parse(const unsigned char *p, size_t avail, int in_message, unsigned rsv_owned,
                          unsigned mask_bit, unsigned long long frame_limit, unsigned long long message_room,
                          wsf_header *h) noexcept nogil
+    size_t wsf_header_size(unsigned long long n) noexcept nogil
+    size_t wsf_header_write(unsigned char *p, unsigned char b0, int masked, unsigned long long n) noexcept nogil
