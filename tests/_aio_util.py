@@ -34,6 +34,13 @@ def impl_or_skip(kind: str) -> Any:
     return load_impl(kind)
 
 
+def client_options(kind: str, **options: Any) -> dict:
+    """connect() options for implementation ``kind``: big messages allowed (as wsfast_server does)."""
+    options.setdefault("max_message_size", BIG)
+    options["implementation"] = impl_or_skip(kind)
+    return options
+
+
 def text_of(n: int) -> str:
     """n UTF-8 bytes mixing 1- to 4-byte sequences."""
     unit = "a\u00e9\u20ac\U0001F600"  # 1 + 2 + 3 + 4 bytes

@@ -15,10 +15,10 @@ import sys
 
 import pytest
 from _aio_util import (
-    BIG,
     IMPLEMENTATIONS,
     SIZES,
     binary_of,
+    client_options,
     echo_handler,
     impl_or_skip,
     run,
@@ -36,12 +36,6 @@ from wsfast.asyncio import (
 )
 
 pytestmark = pytest.mark.parametrize("kind", IMPLEMENTATIONS)
-
-
-def client_options(kind: str, **options):
-    options.setdefault("max_message_size", BIG)
-    options["implementation"] = impl_or_skip(kind)
-    return options
 
 
 def test_echo_every_size_text_and_binary(kind):

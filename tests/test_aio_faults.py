@@ -399,6 +399,23 @@ async def read_frames(reader: asyncio.StreamReader, timeout: float = 5.0) -> lis
             return frames
 
 
+async def good_then_bad(port: int, bad: bytes, apart: bool) -> list:
+    """Send a text and a binary message ("first", b"second"), then ``bad``: in one write, or
+    apart (after both echoes came back). The server's frames, up to its close frame."""
+    reader, writer = await raw_handshake(port)
+    good = client_frame(1, b"first") + client_frame(2, b"second")
+    if apart:
+        writer.write(good)
+        frames = [await read_frame(reader), await read_frame(reader)]  # both echoes came back
+        writer.write(bad)
+        frames += await read_frames(reader)
+    else:
+        writer.write(good + bad)
+        frames = await read_frames(reader)
+    writer.close()
+    return frames
+
+
 @pytest.mark.parametrize("apart", [False, True], ids=["one-write", "apart"])
 @pytest.mark.parametrize(
     "bad, code",
@@ -425,17 +442,7 @@ def test_messages_before_a_violation_are_echoed_before_the_close(kind, bad, code
 
     async def main():
         async with wsfast_server(handler, impl=kind, max_message_size=1 << 20) as (server, url):
-            reader, writer = await raw_handshake(server.sockets[0].getsockname()[1])
-            good = client_frame(1, b"first") + client_frame(2, b"second")
-            if apart:
-                writer.write(good)
-                frames = [await read_frame(reader), await read_frame(reader)]  # both echoes came back
-                writer.write(bad)
-                frames += await read_frames(reader)
-            else:
-                writer.write(good + bad)
-                frames = await read_frames(reader)
-            writer.close()
+            frames = await good_then_bad(server.sockets[0].getsockname()[1], bad, apart)
         assert frames[:2] == [(1, b"first"), (2, b"second")]  # echoed first, then the failure
         assert len(frames) == 3 and frames[2][0] == 8
         assert struct.unpack("!H", frames[2][1][:2])[0] == code

@@ -24,7 +24,7 @@ from _aio_util import (
     IMPLEMENTATIONS,
     SIZES,
     binary_of,
-    impl_or_skip,
+    client_options,
     run,
     text_of,
     wsfast_server,
@@ -38,12 +38,6 @@ from wsfast.asyncio import ConnectionClosedError, ConnectionClosedOK, connect
 pytestmark = pytest.mark.parametrize("kind", IMPLEMENTATIONS)
 
 NODE_STEPS = [{"send": k, "size": n} for n in SIZES for k in ("text", "binary")]
-
-
-def client_options(kind: str, **options):
-    options.setdefault("max_message_size", BIG)
-    options["implementation"] = impl_or_skip(kind)
-    return options
 
 
 # ---------------------------------------------------------------- websockets client -> wsfast server

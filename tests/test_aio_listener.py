@@ -14,18 +14,22 @@ import struct
 from typing import Any, List
 
 import pytest
-from _aio_util import BIG, IMPLEMENTATIONS, SIZES, binary_of, impl_or_skip, run, text_of, wsfast_server
-from test_aio_faults import client_frame, raw_handshake, read_frame, read_frames, wait_until
+from _aio_util import (
+    BIG,
+    IMPLEMENTATIONS,
+    SIZES,
+    binary_of,
+    client_options,
+    impl_or_skip,
+    run,
+    text_of,
+    wsfast_server,
+)
+from test_aio_faults import client_frame, good_then_bad, raw_handshake, read_frame, wait_until
 
 from wsfast import CloseCode
 from wsfast.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, Listener, connect
 from wsfast.exceptions import InvalidState
-
-
-def client_options(kind: str, **options: Any) -> dict:
-    options.setdefault("max_message_size", BIG)
-    options["implementation"] = impl_or_skip(kind)
-    return options
 
 
 class Echo(Listener):
@@ -132,18 +136,8 @@ def test_a_failing_callback_closes_with_1011_and_is_logged(kind, where, caplog):
 def test_messages_before_a_violation_are_echoed_before_the_close(kind, apart):
     async def main():
         async with wsfast_server(Echo, impl=kind, max_message_size=1 << 20) as (server, url):
-            reader, writer = await raw_handshake(server.sockets[0].getsockname()[1])
-            good = client_frame(1, b"first") + client_frame(2, b"second")
-            bad = client_frame(1, b"\xff\xfe not UTF-8")
-            if apart:
-                writer.write(good)
-                frames = [await read_frame(reader), await read_frame(reader)]
-                writer.write(bad)
-                frames += await read_frames(reader)
-            else:
-                writer.write(good + bad)
-                frames = await read_frames(reader)
-            writer.close()
+            frames = await good_then_bad(server.sockets[0].getsockname()[1],
+                                         client_frame(1, b"\xff\xfe not UTF-8"), apart)
         assert frames[:2] == [(1, b"first"), (2, b"second")]
         assert len(frames) == 3 and frames[2][0] == 8
         assert struct.unpack("!H", frames[2][1][:2])[0] == CloseCode.INVALID_PAYLOAD
