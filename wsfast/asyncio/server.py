@@ -125,11 +125,10 @@ class ServerConnection(Connection):
                 self._open_timer.cancel()
                 self._open_timer = None
             self.logger.debug("connection open from %s: %s", self.remote_address, request.path)
-            if server.listener is not None and not self._open_listener(server.listener()):
-                self._after_io()
-                return True
-            # frames the client sent early were parsed when the 101 went out
-            self._dispatch(protocol.events())
+            # frames the client sent early were parsed when the 101 went out (a listener whose
+            # on_open failed gets none: the connection is closing with 1011)
+            if server.listener is None or self._open_listener(server.listener()):
+                self._dispatch(protocol.events())
         self._after_io()
         return opened
 
